@@ -1,0 +1,1 @@
+"""Facebook Messenger and Instagram messaging: Graph webhooks in, the Send API out."""

@@ -1,0 +1,1 @@
+"""SMS through a Twilio-compatible API: signed form posts in, the Messages resource out."""

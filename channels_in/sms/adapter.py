@@ -1,0 +1,118 @@
+"""SMS on the one pipeline: a stored post to an IncomingMessage or a receipt, and an agent's
+reply through the Messages API (with a status callback, so receipts find it again)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.conf import settings
+from django.urls import reverse
+
+from tickets.models import Channel, Identity
+from tickets.types import IncomingAttachment, IncomingMessage
+
+from ..config import ConfigError, SmsConfig, load_config
+from ..errors import DeliveryError, UnknownEvent
+from ..models import ChannelKind, InboundMessage, OutboundDelivery
+from ..services import register_deliverer, register_normaliser
+from ..webhooks import ProviderError, Receipt, delivery_config, location_text, register_receipts
+from .client import SmsClient
+from .parser import event_of, form, parse_message, parse_status
+
+
+def _message(inbound: InboundMessage, params: dict[str, list[str]]) -> IncomingMessage:
+    sms = parse_message(params)
+    text = sms.body
+    metadata: dict[str, Any] = {"sms": {"sid": sms.sid, "to": sms.to}}
+    files: list[IncomingAttachment] = []
+    errors: list[str] = []
+    if sms.media:
+        metadata["media"] = [{"url": m.url, "content_type": m.content_type} for m in sms.media]
+        for index, item in enumerate(sms.media):
+            try:
+                config: SmsConfig = load_config(inbound.account)
+                if not config.download_media:
+                    break
+                content, content_type = SmsClient(config).download(
+                    item.url, max_bytes=settings.HELPDESK_MAX_ATTACHMENT_BYTES
+                )
+            except (ProviderError, ConfigError) as exc:
+                errors.append(f"media {index + 1} not downloaded: {exc}")
+                continue
+            files.append(
+                IncomingAttachment(
+                    filename=f"mms-{sms.sid}-{index + 1}",
+                    content_type=item.content_type or content_type,
+                    payload=content,
+                )
+            )
+    if errors:
+        metadata["media_errors"] = errors
+        text = (text + "\n\n" if text else "") + "[" + "; ".join(errors) + "]"
+    if sms.latitude is not None and sms.longitude is not None:
+        metadata["location"] = {
+            "latitude": sms.latitude,
+            "longitude": sms.longitude,
+            "title": sms.place,
+        }
+        text = (text + "\n\n" if text else "") + location_text(
+            sms.latitude, sms.longitude, sms.place
+        )
+    return IncomingMessage(
+        channel=Channel.SMS,
+        identity_kind=Identity.Kind.PHONE,
+        identity_value=sms.sender,
+        subject="" if text.strip() else "Picture message",
+        text=text.strip(),
+        channel_account_id=inbound.account_id,
+        external_id=sms.sid,
+        received_at=inbound.received_at,
+        continue_open_ticket=True,
+        attachments=tuple(files),
+        group_id=inbound.account.group_id,
+        metadata=metadata,
+    )
+
+
+HANDLERS: dict[str, Callable[[InboundMessage, dict[str, list[str]]], IncomingMessage]] = {
+    "message": _message,
+}
+
+
+@register_normaliser(ChannelKind.SMS)
+def normalise_sms(inbound: InboundMessage) -> IncomingMessage:
+    event = event_of(inbound.content_type)
+    handler = HANDLERS.get(event)
+    if handler is None:
+        raise UnknownEvent(f"SMS webhook event {event!r} is not handled")
+    return handler(inbound, form(bytes(inbound.raw)))
+
+
+@register_receipts(ChannelKind.SMS)
+def sms_receipts(inbound: InboundMessage) -> Iterable[Receipt]:
+    event = event_of(inbound.content_type)
+    if event != "status":
+        raise UnknownEvent(f"SMS webhook event {event!r} is not a receipt")
+    return [parse_status(form(bytes(inbound.raw)))]
+
+
+def status_callback_url(account_name: str, config: SmsConfig) -> str:
+    base = (config.webhook_base_url or settings.HELPDESK_BASE_URL).rstrip("/")
+    return base + reverse("channels_in:sms-status", args=[account_name])
+
+
+@register_deliverer(ChannelKind.SMS)
+def send_sms(delivery: OutboundDelivery) -> str:
+    config: SmsConfig = delivery_config(delivery, "SMS")
+    assert delivery.account is not None  # delivery_config refused a delivery without one
+    try:
+        return SmsClient(config).send(
+            to=delivery.recipient,
+            body=delivery.message.text,
+            status_callback=status_callback_url(delivery.account.name, config),
+        )
+    except ProviderError as exc:
+        raise exc.as_delivery_error("SMS") from exc
+    except ConfigError as exc:
+        raise DeliveryError(f"SMS: {exc}", permanent=True) from exc

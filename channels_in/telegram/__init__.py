@@ -1,0 +1,1 @@
+"""Telegram: a bot's webhook (Bot API `Update` objects) in, `sendMessage` out."""

@@ -1,0 +1,69 @@
+"""The WhatsApp Cloud API (Graph) over HTTPS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import WhatsAppConfig
+from ..webhooks import download, http_call
+
+PROVIDER = "WhatsApp"
+
+
+def graph_error(body: Any) -> str:
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return ""
+    return f"({error.get('code')}) {error.get('message', '')}".strip()
+
+
+class WhatsAppClient:
+    def __init__(self, config: WhatsAppConfig) -> None:
+        self.config = config
+
+    @property
+    def _base(self) -> str:
+        return f"{self.config.api_base}/{self.config.api_version}"
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.config.access_token}"}
+
+    def _send(self, payload: dict[str, Any]) -> str:
+        url = f"{self._base}/{self.config.phone_number_id}/messages"
+        body = {"messaging_product": "whatsapp", "recipient_type": "individual", **payload}
+        response = http_call(
+            "POST",
+            url,
+            provider=PROVIDER,
+            error_message=graph_error,
+            json=body,
+            headers=self._auth(),
+        )
+        return str(response.json()["messages"][0]["id"])
+
+    def send_text(self, *, to: str, text: str) -> str:
+        return self._send(
+            {"to": to, "type": "text", "text": {"preview_url": False, "body": text[:4096]}}
+        )
+
+    def send_template(self, *, to: str, name: str, language: str, text: str | None) -> str:
+        template: dict[str, Any] = {"name": name, "language": {"code": language}}
+        if text is not None:
+            template["components"] = [
+                {"type": "body", "parameters": [{"type": "text", "text": text[:1024]}]}
+            ]
+        return self._send({"to": to, "type": "template", "template": template})
+
+    def download_media(self, media_id: str, *, max_bytes: int) -> tuple[bytes, str]:
+        """A customer's media: its URL comes from the media id, then the bytes (both need
+        the access token)."""
+        info = http_call(
+            "GET",
+            f"{self._base}/{media_id}",
+            provider=PROVIDER,
+            error_message=graph_error,
+            headers=self._auth(),
+        ).json()
+        return download(
+            str(info["url"]), provider=PROVIDER, max_bytes=max_bytes, headers=self._auth()
+        )

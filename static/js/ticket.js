@@ -1,0 +1,88 @@
+/* The ticket page: reply/note tabs, r/n to write, Ctrl+Enter to send, macro text insertion. */
+(function () {
+  "use strict";
+  const helpdesk = window.helpdesk;
+
+  function tabs() { return Array.from(document.querySelectorAll('.tabs [role="tab"]')); }
+
+  function selectTab(name, focusField) {
+    tabs().forEach(function (tab) {
+      const on = tab.dataset.tab === name;
+      tab.setAttribute("aria-selected", on ? "true" : "false");
+      tab.tabIndex = on ? 0 : -1;
+      const panel = document.getElementById(tab.getAttribute("aria-controls"));
+      if (panel) panel.hidden = !on;
+    });
+    if (focusField) document.getElementById(name === "note" ? "note-text" : "reply-text")?.focus();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { selectTab("reply", false); });
+
+  document.addEventListener("click", function (event) {
+    const tab = event.target instanceof Element && event.target.closest('.tabs [role="tab"]');
+    if (tab) selectTab(tab.dataset.tab, true);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    const target = event.target;
+    // Arrow keys move between tabs (WAI-ARIA tabs pattern).
+    if (target instanceof Element && target.matches('.tabs [role="tab"]') &&
+        (event.key === "ArrowRight" || event.key === "ArrowLeft")) {
+      const all = tabs();
+      const next = all[(all.indexOf(target) + (event.key === "ArrowRight" ? 1 : all.length - 1)) % all.length];
+      selectTab(next.dataset.tab, false);
+      next.focus();
+      event.preventDefault();
+      return;
+    }
+    // Ctrl/Cmd+Enter sends whichever composer the cursor is in.
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      const form = target instanceof Element && target.closest("form[data-composer]");
+      if (form) { event.preventDefault(); form.requestSubmit(); }
+      return;
+    }
+    if (event.key === "Escape" && target instanceof Element && target.closest("[data-subject-edit]")) {
+      const details = target.closest("[data-subject-edit]");
+      details.open = false;
+      details.querySelector("summary")?.focus();
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey || helpdesk.isTyping(event)) return;
+    if (document.getElementById("shortcuts-dialog")?.open) return;
+    if (event.key === "r") { event.preventDefault(); selectTab("reply", true); }
+    else if (event.key === "n") { event.preventDefault(); selectTab("note", true); }
+  });
+
+  // Choosing a macro puts its text into the reply box; "Apply changes" posts its field changes.
+  document.addEventListener("change", function (event) {
+    const select = event.target;
+    if (!(select instanceof HTMLSelectElement) || !select.hasAttribute("data-macro-select")) return;
+    const body = select.selectedOptions[0]?.dataset.body || "";
+    if (!body) return;
+    const box = document.getElementById("reply-text");
+    if (!box) return;
+    box.value = box.value.trim() ? box.value.replace(/\s+$/, "") + "\n\n" + body : body;
+    selectTab("reply", true);
+    box.setSelectionRange(box.value.length, box.value.length);
+  });
+
+  document.addEventListener("toggle", function (event) {
+    const details = event.target;
+    if (details instanceof HTMLDetailsElement && details.hasAttribute("data-subject-edit") && details.open) {
+      const input = details.querySelector("input[name=subject]");
+      input?.focus();
+      input?.select();
+    }
+  }, true);
+
+  function reset(formId) {
+    const form = document.getElementById(formId);
+    if (!form) return;
+    form.reset();
+    const names = form.querySelector("[data-file-names]");
+    if (names) names.textContent = "";
+  }
+  // The server names these in HX-Trigger only when the message was stored.
+  document.body.addEventListener("reply-sent", function () { reset("reply-form"); });
+  document.body.addEventListener("note-sent", function () { reset("note-form"); });
+})();

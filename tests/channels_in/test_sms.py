@@ -1,0 +1,252 @@
+"""SMS through a Twilio-compatible API: signed posts in, the Messages API out, statuses back."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import pytest
+import responses
+from django.test import Client
+
+from channels_in.errors import DeliveryError
+from channels_in.models import ChannelAccount, ChannelKind, InboundMessage, OutboundDelivery
+from channels_in.services import delivery_send
+from tests.channels_in.chat_support import FAST_HASHERS
+from tests.channels_in.provider_support import process_received, twilio_signed
+from tickets import services
+from tickets.models import Identity, Message, Ticket
+
+pytestmark = pytest.mark.django_db
+
+SID = "AC1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d"
+TOKEN = "twilio-auth-token-123"
+API = f"https://api.twilio.com/2010-04-01/Accounts/{SID}/Messages.json"
+INBOUND = "/channels/sms/sms-main/inbound/"
+STATUS = "/channels/sms/sms-main/status/"
+CUSTOMER = "+14155550123"
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+
+
+@pytest.fixture
+def number(support: Any, monkeypatch: pytest.MonkeyPatch) -> ChannelAccount:
+    monkeypatch.setenv("TWILIO_TOKEN", TOKEN)
+    return ChannelAccount.objects.create(
+        kind=ChannelKind.SMS,
+        name="sms-main",
+        group=support,
+        address="+15017122661",
+        config={
+            "account_sid": SID,
+            "auth_token_env": "TWILIO_TOKEN",
+            "from_number": "+15017122661",
+        },
+    )
+
+
+def inbound_sms(
+    sid: str = "SM9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d",
+    body: str = "Is the shop open today?",
+    **extra: str,
+) -> dict[str, str]:
+    """The parameters Twilio posts for an incoming message."""
+    return {
+        "ToCountry": "US",
+        "ToState": "CA",
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "ToCity": "",
+        "FromZip": "94105",
+        "SmsSid": sid,
+        "FromState": "CA",
+        "SmsStatus": "received",
+        "FromCity": "SAN FRANCISCO",
+        "Body": body,
+        "FromCountry": "US",
+        "To": "+15017122661",
+        "ToZip": "",
+        "NumSegments": "1",
+        "MessageSid": sid,
+        "AccountSid": SID,
+        "From": CUSTOMER,
+        "ApiVersion": "2010-04-01",
+        **extra,
+    }
+
+
+def post(
+    path: str,
+    data: dict[str, str],
+    *,
+    token: str = TOKEN,
+    signed_url: str | None = None,
+    signature: str | None = None,
+) -> Any:
+    url = signed_url or f"http://testserver{path}"
+    header = twilio_signed(token, url, data) if signature is None else signature
+    return Client().post(path, urlencode(data), content_type=FORM, HTTP_X_TWILIO_SIGNATURE=header)
+
+
+def test_a_signed_message_becomes_a_ticket(number: ChannelAccount) -> None:
+    response = post(INBOUND, inbound_sms())
+    assert response.status_code == 200 and b"<Response>" in response.content
+    row = InboundMessage.objects.get()
+    assert row.external_id == "SM9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d"
+    [done] = process_received()
+    assert done.status == "processed", done.reason
+    ticket = Ticket.objects.get(pk=done.ticket_id)
+    assert (ticket.channel, ticket.subject) == ("sms", "Is the shop open today?")
+    identity = ticket.contact.identities.get()
+    assert (identity.kind, identity.value) == (Identity.Kind.PHONE, CUSTOMER)
+
+
+def test_forged_or_tampered_posts_are_refused_and_nothing_is_stored(number: ChannelAccount) -> None:
+    data = inbound_sms()
+    assert post(INBOUND, data, token="not-our-token").status_code == 403
+    assert post(INBOUND, data, signature="").status_code == 403
+    tampered = twilio_signed(TOKEN, f"http://testserver{INBOUND}", data)
+    assert (
+        Client()
+        .post(
+            INBOUND,
+            urlencode({**data, "Body": "Send me a refund"}),
+            content_type=FORM,
+            HTTP_X_TWILIO_SIGNATURE=tampered,
+        )
+        .status_code
+        == 403
+    )
+    assert (
+        post(STATUS, {"MessageSid": "SMx", "MessageStatus": "delivered"}, token="nope").status_code
+        == 403
+    )
+    assert InboundMessage.objects.count() == 0
+
+
+def test_it_checks_the_signature_against_the_public_url(number: ChannelAccount) -> None:
+    number.config = {**number.config, "webhook_base_url": "https://desk.example.com"}
+    number.save()
+    data = inbound_sms()
+    assert post(INBOUND, data).status_code == 403  # signed for the internal URL
+    public = f"https://desk.example.com{INBOUND}"
+    assert post(INBOUND, data, signed_url=public).status_code == 200
+
+
+@responses.activate
+def test_picture_messages_are_downloaded_with_the_account_credentials(
+    number: ChannelAccount,
+) -> None:
+    media = f"https://api.twilio.com/2010-04-01/Accounts/{SID}/Messages/MM1/Media/ME1"
+    responses.get(media, body=b"GIF89a", content_type="image/gif")
+    post(
+        INBOUND,
+        inbound_sms(
+            sid="MM1", body="", NumMedia="1", MediaUrl0=media, MediaContentType0="image/gif"
+        ),
+    )
+    [done] = process_received()
+    message = Message.objects.get(pk=done.message_id)
+    assert message.attachments.get().content_type == "image/gif"
+    assert message.metadata["media"][0]["url"] == media
+    expected = "Basic " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
+    assert responses.calls[0].request.headers["Authorization"] == expected
+
+
+def _reply(agent: Any) -> OutboundDelivery:
+    post(INBOUND, inbound_sms())
+    [done] = process_received()
+    reply = services.ticket_reply(
+        ticket=Ticket.objects.get(pk=done.ticket_id), author=agent, text="Yes, until 6pm."
+    )
+    return OutboundDelivery.objects.get(message=reply)
+
+
+@responses.activate
+def test_a_reply_goes_out_and_its_status_comes_back(number: ChannelAccount, agent: Any) -> None:
+    sent = responses.post(
+        API,
+        status=201,
+        json={
+            "account_sid": SID,
+            "api_version": "2010-04-01",
+            "body": "Yes, until 6pm.",
+            "direction": "outbound-api",
+            "from": "+15017122661",
+            "sid": "SMout0001",
+            "status": "queued",
+            "to": CUSTOMER,
+        },
+    )
+    delivery = _reply(agent)
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id) == ("sent", "SMout0001")
+    form = parse_qs(sent.calls[0].request.body)
+    assert form["To"] == [CUSTOMER] and form["From"] == ["+15017122661"]
+    assert form["Body"] == ["Yes, until 6pm."]
+    assert form["StatusCallback"] == ["http://localhost:8000/channels/sms/sms-main/status/"]
+
+    assert (
+        post(
+            STATUS,
+            {
+                "MessageSid": "SMout0001",
+                "MessageStatus": "delivered",
+                "AccountSid": SID,
+                "From": "+15017122661",
+                "To": CUSTOMER,
+                "ApiVersion": "2010-04-01",
+            },
+        ).status_code
+        == 204
+    )
+    delivery.refresh_from_db()
+    assert delivery.status == "delivered"
+
+
+@responses.activate
+def test_an_undelivered_status_fails_the_delivery(number: ChannelAccount, agent: Any) -> None:
+    responses.post(API, status=201, json={"sid": "SMout0002", "status": "queued"})
+    delivery = _reply(agent)
+    delivery_send(delivery_id=delivery.pk)
+    post(
+        STATUS,
+        {
+            "MessageSid": "SMout0002",
+            "MessageStatus": "undelivered",
+            "ErrorCode": "30003",
+            "AccountSid": SID,
+        },
+    )
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and "30003" in delivery.error
+
+
+@responses.activate
+def test_provider_errors_are_permanent_or_retried(number: ChannelAccount, agent: Any) -> None:
+    responses.post(
+        API, status=429, json={"code": 20429, "message": "Too Many Requests", "status": 429}
+    )
+    delivery = _reply(agent)
+    with pytest.raises(DeliveryError):
+        delivery_send(delivery_id=delivery.pk)
+    responses.replace(
+        responses.POST,
+        API,
+        status=400,
+        json={
+            "code": 21211,
+            "message": f"The 'To' number {CUSTOMER} is not a valid phone number.",
+            "more_info": "https://www.twilio.com/docs/errors/21211",
+            "status": 400,
+        },
+    )
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and "21211" in delivery.error

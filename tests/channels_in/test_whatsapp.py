@@ -1,0 +1,347 @@
+"""WhatsApp Cloud API: the verification handshake, signed webhooks with messages and statuses,
+replies through the Graph API inside the 24-hour window, a template outside it."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import responses
+from django.test import Client
+from django.utils import timezone
+
+from channels_in.models import ChannelAccount, ChannelKind, InboundMessage, OutboundDelivery
+from channels_in.services import delivery_send
+from tests.channels_in.chat_support import FAST_HASHERS
+from tests.channels_in.provider_support import hub_signed, process_received
+from tickets import services
+from tickets.models import Identity, Message, Ticket
+
+pytestmark = pytest.mark.django_db
+
+GRAPH = "https://graph.facebook.com/v21.0"
+APP_SECRET = "whatsapp-app-secret"
+URL = "/channels/whatsapp/wa-main/webhook/"
+WA_ID = "16315551234"
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+
+
+@pytest.fixture
+def number(support: Any, monkeypatch: pytest.MonkeyPatch) -> ChannelAccount:
+    monkeypatch.setenv("WA_TOKEN", "EAAG-access-token")
+    monkeypatch.setenv("WA_SECRET", APP_SECRET)
+    monkeypatch.setenv("WA_VERIFY", "verify-me")
+    return ChannelAccount.objects.create(
+        kind=ChannelKind.WHATSAPP,
+        name="wa-main",
+        group=support,
+        config={
+            "phone_number_id": "106540352242922",
+            "access_token_env": "WA_TOKEN",
+            "app_secret_env": "WA_SECRET",
+            "verify_token_env": "WA_VERIFY",
+        },
+    )
+
+
+def webhook(
+    *,
+    messages: list[Any] = (),
+    statuses: list[Any] = (),  # type: ignore[assignment]
+    extra_changes: list[Any] = (),
+) -> dict[str, Any]:  # type: ignore[assignment]
+    """A webhook body shaped as the Cloud API documents it."""
+    value: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550001111", "phone_number_id": "106540352242922"},
+    }
+    if messages:
+        value["contacts"] = [{"profile": {"name": "Kerry Fisher"}, "wa_id": WA_ID}]
+        value["messages"] = list(messages)
+    if statuses:
+        value["statuses"] = list(statuses)
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "102290129340398",
+                "changes": [{"value": value, "field": "messages"}, *extra_changes],
+            }
+        ],
+    }
+
+
+def text_message(wamid: str, body: str, ts: int | None = None) -> dict[str, Any]:
+    return {
+        "from": WA_ID,
+        "id": wamid,
+        "timestamp": str(ts or int(timezone.now().timestamp())),
+        "text": {"body": body},
+        "type": "text",
+    }
+
+
+def post(payload: Any, secret: str = APP_SECRET, signature: str | None = None) -> Any:
+    body, good = hub_signed(secret, payload)
+    return Client().post(
+        URL,
+        body,
+        content_type="application/json",
+        HTTP_X_HUB_SIGNATURE_256=good if signature is None else signature,
+    )
+
+
+def test_it_answers_the_verification_handshake_only_with_our_token(number: ChannelAccount) -> None:
+    ok = Client().get(
+        URL,
+        {"hub.mode": "subscribe", "hub.verify_token": "verify-me", "hub.challenge": "1158201444"},
+    )
+    assert (ok.status_code, ok.content) == (200, b"1158201444")
+    bad = Client().get(
+        URL, {"hub.mode": "subscribe", "hub.verify_token": "guess", "hub.challenge": "1158201444"}
+    )
+    assert bad.status_code == 403
+
+
+def test_a_signed_message_is_stored_and_threaded(number: ChannelAccount) -> None:
+    response = post(webhook(messages=[text_message("wamid.HBgLMTY1", "Hi, is my order shipped?")]))
+    assert response.status_code == 200
+    envelope, row = InboundMessage.objects.order_by("id")
+    assert envelope.status == "ignored" and envelope.external_id.startswith("body:")
+    assert row.external_id == "wamid.HBgLMTY1"
+    [done] = process_received()
+    ticket = Ticket.objects.get(pk=done.ticket_id)
+    assert (ticket.channel, ticket.subject) == ("whatsapp", "Hi, is my order shipped?")
+    identity = ticket.contact.identities.get()
+    assert (identity.kind, identity.value) == (Identity.Kind.WHATSAPP, "+16315551234")
+    assert ticket.contact.name == "Kerry Fisher"
+
+
+@pytest.mark.parametrize("signature", ["", "sha256=" + "0" * 64, "sha1=abc"])
+def test_a_forged_webhook_is_refused_and_nothing_is_stored(
+    number: ChannelAccount, signature: str
+) -> None:
+    assert (
+        post(webhook(messages=[text_message("wamid.X", "hi")]), signature=signature).status_code
+        == 403
+    )
+    assert (
+        post(
+            webhook(messages=[text_message("wamid.X", "hi")]), secret="not-the-app-secret"
+        ).status_code
+        == 403
+    )
+    assert InboundMessage.objects.count() == 0
+
+
+def test_a_webhook_body_of_many_events_stores_each_on_its_own(number: ChannelAccount) -> None:
+    post(
+        webhook(
+            messages=[text_message("wamid.A1", "first"), text_message("wamid.A2", "second")],
+            extra_changes=[{"field": "account_update", "value": {"event": "VERIFIED"}}],
+        )
+    )
+    results = {row.external_id: row for row in process_received()}
+    assert results["wamid.A1"].ticket_id == results["wamid.A2"].ticket_id
+    [unknown] = [r for key, r in results.items() if key.startswith("change:")]
+    assert unknown.status == "failed" and "account_update" in unknown.reason
+
+
+@responses.activate
+def test_it_downloads_media_and_reads_locations(number: ChannelAccount) -> None:
+    cdn = "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1037543291543636"
+    responses.get(
+        f"{GRAPH}/1037543291543636",
+        json={
+            "messaging_product": "whatsapp",
+            "url": cdn,
+            "mime_type": "image/jpeg",
+            "sha256": "e3b0c442",
+            "file_size": "4",
+            "id": "1037543291543636",
+        },
+    )
+    responses.get(cdn, body=b"\xff\xd8ok", content_type="image/jpeg")
+    now = str(int(timezone.now().timestamp()))
+    post(
+        webhook(
+            messages=[
+                {
+                    "from": WA_ID,
+                    "id": "wamid.IMG",
+                    "timestamp": now,
+                    "type": "image",
+                    "image": {
+                        "caption": "The screen is cracked",
+                        "mime_type": "image/jpeg",
+                        "sha256": "e3b0c442",
+                        "id": "1037543291543636",
+                    },
+                },
+                {
+                    "from": WA_ID,
+                    "id": "wamid.LOC",
+                    "timestamp": now,
+                    "type": "location",
+                    "location": {
+                        "latitude": 48.8583701,
+                        "longitude": 2.2944813,
+                        "name": "Tour Eiffel",
+                        "address": "Champ de Mars, Paris",
+                    },
+                },
+            ]
+        )
+    )
+    process_received()
+    image = Message.objects.get(external_id="wamid.IMG")
+    assert image.text == "The screen is cracked"
+    assert image.attachments.get().content_type == "image/jpeg"
+    assert responses.calls[0].request.headers["Authorization"] == "Bearer EAAG-access-token"
+    place = Message.objects.get(external_id="wamid.LOC")
+    assert "Tour Eiffel — Champ de Mars, Paris" in place.text and "48.858370" in place.text
+    assert place.metadata["location"]["longitude"] == 2.2944813
+
+
+def _reply(agent: Any, customer_said_at: Any = None) -> OutboundDelivery:
+    post(webhook(messages=[text_message("wamid.IN", "Where is my refund?")]))
+    [done] = process_received()
+    if customer_said_at is not None:
+        Message.objects.filter(pk=done.message_id).update(created_at=customer_said_at)
+    reply = services.ticket_reply(
+        ticket=Ticket.objects.get(pk=done.ticket_id), author=agent, text="It was sent yesterday."
+    )
+    return OutboundDelivery.objects.get(message=reply)
+
+
+@responses.activate
+def test_a_reply_inside_the_window_is_sent_and_statuses_follow_it(
+    number: ChannelAccount, agent: Any
+) -> None:
+    sent = responses.post(
+        f"{GRAPH}/106540352242922/messages",
+        json={
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": WA_ID, "wa_id": WA_ID}],
+            "messages": [{"id": "wamid.OUT1"}],
+        },
+    )
+    delivery = _reply(agent)
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id) == ("sent", "wamid.OUT1")
+    payload = json.loads(sent.calls[0].request.body)
+    assert payload == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": WA_ID,
+        "type": "text",
+        "text": {"preview_url": False, "body": "It was sent yesterday."},
+    }
+
+    status = {"id": "wamid.OUT1", "timestamp": "1763900000", "recipient_id": WA_ID}
+    post(webhook(statuses=[{**status, "status": "delivered"}]))
+    delivery.refresh_from_db()
+    assert delivery.status == "delivered"
+    post(webhook(statuses=[{**status, "status": "read"}]))
+    post(webhook(statuses=[{**status, "status": "delivered"}]))  # late: never moves back
+    delivery.refresh_from_db()
+    assert delivery.status == "read"
+    receipt = InboundMessage.objects.get(external_id="status:wamid.OUT1:read")
+    assert receipt.status == "processed" and "1 delivery" in receipt.reason
+
+
+@responses.activate
+def test_a_failed_status_shows_on_the_delivery(number: ChannelAccount, agent: Any) -> None:
+    responses.post(f"{GRAPH}/106540352242922/messages", json={"messages": [{"id": "wamid.OUT2"}]})
+    delivery = _reply(agent)
+    delivery_send(delivery_id=delivery.pk)
+    post(
+        webhook(
+            statuses=[
+                {
+                    "id": "wamid.OUT2",
+                    "status": "failed",
+                    "timestamp": "1763900000",
+                    "recipient_id": WA_ID,
+                    "errors": [{"code": 131026, "title": "Message undeliverable"}],
+                }
+            ]
+        )
+    )
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and "Message undeliverable" in delivery.error
+
+
+def test_outside_the_24_hour_window_a_free_form_reply_fails_with_the_reason(
+    number: ChannelAccount, agent: Any
+) -> None:
+    delivery = _reply(agent, customer_said_at=timezone.now() - timedelta(hours=25))
+    delivery_send(delivery_id=delivery.pk)  # no HTTP call at all: `responses` is not active
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and "24 hours" in delivery.error
+
+
+@responses.activate
+def test_outside_the_window_the_approved_template_is_sent(
+    number: ChannelAccount, agent: Any
+) -> None:
+    number.config = {
+        **number.config,
+        "template_name": "support_follow_up",
+        "template_language": "en",
+    }
+    number.save()
+    sent = responses.post(
+        f"{GRAPH}/106540352242922/messages", json={"messages": [{"id": "wamid.TPL"}]}
+    )
+    delivery = _reply(agent, customer_said_at=timezone.now() - timedelta(days=3))
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id) == ("sent", "wamid.TPL")
+    payload = json.loads(sent.calls[0].request.body)
+    assert payload["type"] == "template"
+    assert payload["template"] == {
+        "name": "support_follow_up",
+        "language": {"code": "en"},
+        "components": [
+            {"type": "body", "parameters": [{"type": "text", "text": "It was sent yesterday."}]}
+        ],
+    }
+
+
+@responses.activate
+def test_a_rejected_send_is_permanent_and_an_outage_is_retried(
+    number: ChannelAccount, agent: Any
+) -> None:
+    from channels_in.errors import DeliveryError
+
+    responses.post(
+        f"{GRAPH}/106540352242922/messages",
+        status=503,
+        json={"error": {"message": "Service temporarily unavailable", "code": 2}},
+    )
+    delivery = _reply(agent)
+    with pytest.raises(DeliveryError):
+        delivery_send(delivery_id=delivery.pk)
+    responses.replace(
+        responses.POST,
+        f"{GRAPH}/106540352242922/messages",
+        status=400,
+        json={
+            "error": {
+                "message": "(#131030) Recipient phone number not in allowed list",
+                "type": "OAuthException",
+                "code": 131030,
+            }
+        },
+    )
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and "131030" in delivery.error

@@ -1,0 +1,24 @@
+"""The agent REST API, mounted at /api/v1/."""
+
+from __future__ import annotations
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+app_name = "api"
+
+router = SimpleRouter()
+router.register("tickets", views.TicketViewSet, basename="ticket")
+router.register("contacts", views.ContactViewSet, basename="contact")
+router.register("messages", views.MessageViewSet, basename="message")
+router.register("groups", views.GroupViewSet, basename="group")
+router.register("tags", views.TagViewSet, basename="tag")
+router.register("macros", views.MacroViewSet, basename="macro")
+
+urlpatterns = [
+    path("me/", views.MeView.as_view(), name="me"),
+    path("auth/token/", views.TokenView.as_view(), name="token"),
+    *router.urls,
+]

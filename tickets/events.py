@@ -1,0 +1,15 @@
+"""Domain events the core emits, so edges can react without the core importing them.
+
+`reply_posted` is sent INSIDE the transaction that stores an agent reply: a receiver records
+its outbound delivery in that same transaction, so a reply is never stored without the fact
+that it must leave (nor the other way round). Receivers queue work with `on_commit`.
+
+`ticket_changed` is sent after commit, for live updates and automation.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+reply_posted = Signal()  # kwargs: message (tickets.Message)
+ticket_changed = Signal()  # kwargs: ticket_id, number, group_id, kind

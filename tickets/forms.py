@@ -1,0 +1,188 @@
+"""Forms of the agent desk and the portal: they parse and validate input, nothing more."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django import forms
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.template.defaultfilters import filesizeformat
+
+from .models import Channel, Identity, Ticket
+from .selectors import DEFAULT_SORT, DEFAULT_VIEW, QUEUE_VIEWS, SORTS, QueueQuery
+from .types import IncomingAttachment
+
+REPLY_STATUSES = [
+    (Ticket.Status.PENDING.value, "Pending"),
+    (Ticket.Status.OPEN.value, "Open"),
+    (Ticket.Status.SOLVED.value, "Solved"),
+]
+
+
+class QueueFilterForm(forms.Form):
+    view = forms.ChoiceField(choices=list(QUEUE_VIEWS.items()), required=False)
+    status = forms.ChoiceField(choices=[("", "Any status"), *Ticket.Status.choices], required=False)
+    priority = forms.TypedChoiceField(
+        choices=[("", "Any priority"), *Ticket.Priority.choices],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
+    channel = forms.ChoiceField(choices=[("", "Any channel"), *Channel.choices], required=False)
+    group = forms.IntegerField(required=False, min_value=1)
+    assignee = forms.RegexField(regex=r"^(me|none|\d+)$", required=False)
+    tag = forms.CharField(required=False, max_length=50)
+    q = forms.CharField(required=False, max_length=200)
+    sort = forms.ChoiceField(choices=list(SORTS.items()), required=False)
+
+    def to_query(self) -> QueueQuery:
+        """The query to run; an invalid value is dropped rather than failing the page."""
+        self.is_valid()  # fields with errors are simply left out of cleaned_data
+        data: dict[str, Any] = self.cleaned_data
+        return QueueQuery(
+            view=data.get("view") or DEFAULT_VIEW,
+            status=data.get("status") or "",
+            priority=data.get("priority"),
+            channel=data.get("channel") or "",
+            group_id=data.get("group"),
+            assignee=data.get("assignee") or "",
+            tag=(data.get("tag") or "").strip(),
+            q=(data.get("q") or "").strip(),
+            sort=data.get("sort") or DEFAULT_SORT,
+        )
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one input, each checked against the attachment size limit."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        kwargs.setdefault("required", False)
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[UploadedFile]:
+        files = data if isinstance(data, list | tuple) else ([data] if data else [])
+        cleaned = [super(MultipleFileField, self).clean(f, initial) for f in files]
+        limit = settings.HELPDESK_MAX_ATTACHMENT_BYTES
+        too_big = [f.name for f in cleaned if f.size is not None and f.size > limit]
+        if too_big:
+            raise forms.ValidationError(
+                f"{', '.join(str(n) for n in too_big)}: larger than {filesizeformat(limit)}."
+            )
+        return cleaned
+
+
+def incoming_attachments(files: list[UploadedFile]) -> tuple[IncomingAttachment, ...]:
+    return tuple(
+        IncomingAttachment(
+            filename=(f.name or "attachment").rsplit("/", 1)[-1],
+            content_type=f.content_type or "application/octet-stream",
+            payload=f.read(),
+        )
+        for f in files
+    )
+
+
+class ReplyForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), max_length=100_000)
+    status = forms.ChoiceField(choices=REPLY_STATUSES, required=False, initial="pending")
+    channel = forms.ChoiceField(
+        choices=(),
+        required=False,
+        error_messages={
+            "invalid_choice": "The customer cannot be reached by %(value)s: "
+            "choose one of the channels under “Send by”."
+        },
+    )
+    attachments = MultipleFileField()
+
+    def __init__(
+        self, *args: Any, channels: list[tuple[str, str]] | None = None, **kwargs: Any
+    ) -> None:
+        """`channels`: what the contact can be reached by (`selectors.reply_channels`); an
+        empty `channel` means the first of them, the ticket's own."""
+        super().__init__(*args, **kwargs)
+        self.channels = channels or []
+        cast(forms.ChoiceField, self.fields["channel"]).choices = self.channels
+
+    def clean_channel(self) -> str:
+        value = self.cleaned_data.get("channel") or ""
+        return value or (self.channels[0][0] if self.channels else "")
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), max_length=100_000)
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(choices=Ticket.Status.choices)
+
+
+class PriorityForm(forms.Form):
+    priority = forms.TypedChoiceField(choices=Ticket.Priority.choices, coerce=int)
+
+
+class GroupForm(forms.Form):
+    group = forms.IntegerField(required=False, min_value=1)
+
+
+class AssigneeForm(forms.Form):
+    assignee = forms.IntegerField(required=False, min_value=1)
+
+
+class TagsForm(forms.Form):
+    tags = forms.CharField(required=False, max_length=1000)
+
+    def names(self) -> list[str]:
+        return [t for t in self.cleaned_data["tags"].split(",") if t.strip()]
+
+
+class SubjectForm(forms.Form):
+    subject = forms.CharField(max_length=300)
+
+
+class MacroForm(forms.Form):
+    macro = forms.IntegerField(min_value=1)
+
+
+class MergeForm(forms.Form):
+    target = forms.CharField(max_length=30)
+
+    def clean_target(self) -> int:
+        value = self.cleaned_data["target"].strip().lstrip("#")
+        if not value.isdigit():
+            raise forms.ValidationError("Enter a ticket number.")
+        return int(value)
+
+
+class IdentityAddForm(forms.Form):
+    kind = forms.ChoiceField(choices=Identity.Kind.choices)
+    value = forms.CharField(max_length=320)
+
+
+class ContactMergeForm(forms.Form):
+    source = forms.IntegerField(min_value=1)
+
+
+class ContactSearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=200)
+
+
+class PortalReplyForm(forms.Form):
+    text = forms.CharField(
+        label="Your reply", widget=forms.Textarea(attrs={"rows": 5}), max_length=100_000
+    )
+    attachments = MultipleFileField()
+
+
+class PortalNewTicketForm(forms.Form):
+    subject = forms.CharField(max_length=300)
+    text = forms.CharField(
+        label="How can we help?", widget=forms.Textarea(attrs={"rows": 8}), max_length=100_000
+    )
+    attachments = MultipleFileField()

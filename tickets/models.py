@@ -1,0 +1,380 @@
+"""The core domain: who writes to us, about what, and everything that happened since.
+
+Rows here change only through `tickets.services`; the model layer keeps invariants that the
+database can enforce (uniques, checks) and small derived properties.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+TICKET_NUMBER_SEQUENCE = "tickets_ticket_number_seq"
+
+
+def _new_token() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    CHAT = "chat", "Live chat"
+    TELEGRAM = "telegram", "Telegram"
+    WHATSAPP = "whatsapp", "WhatsApp"
+    MESSENGER = "messenger", "Messenger"
+    SMS = "sms", "SMS"
+    PHONE = "phone", "Phone"
+    WEB = "web", "Web portal"
+    API = "api", "API"
+
+
+class Organisation(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    domains = models.CharField(
+        max_length=500, blank=True, help_text="Comma-separated email domains of its people."
+    )
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    """A person who writes to us, through however many identities (email, phone, handles)."""
+
+    name = models.CharField(max_length=200, blank=True)
+    organisation = models.ForeignKey(
+        Organisation, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="contact",
+        help_text="Portal login, when the customer has one.",
+    )
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from"
+    )
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name or f"Contact #{self.pk}"
+
+    @property
+    def display_name(self) -> str:
+        return self.name or f"Contact #{self.pk}"
+
+
+class Identity(models.Model):
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        PHONE = "phone", "Phone"
+        CHAT = "chat", "Chat visitor"
+        TELEGRAM = "telegram", "Telegram"
+        WHATSAPP = "whatsapp", "WhatsApp"
+        MESSENGER = "messenger", "Messenger"
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value = models.CharField(max_length=320, help_text="Normalised: lowercase email, E.164 phone.")
+    verified = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "identities"
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "value"], name="identity_unique_kind_value")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+class Group(models.Model):
+    """A team and its queue (Billing, Support, …)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="helpdesk_groups", blank=True
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgentProfile(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_profile"
+    )
+    display_name = models.CharField(max_length=100, blank=True)
+    signature = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return self.display_name or self.user.get_username()
+
+
+class Tag(models.Model):
+    name = models.SlugField(max_length=50, unique=True, allow_unicode=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Ticket(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        OPEN = "open", "Open"
+        PENDING = "pending", "Pending"
+        ON_HOLD = "on_hold", "On hold"
+        SOLVED = "solved", "Solved"
+        CLOSED = "closed", "Closed"
+
+    class Priority(models.IntegerChoices):
+        LOW = 1, "Low"
+        NORMAL = 2, "Normal"
+        HIGH = 3, "High"
+        URGENT = 4, "Urgent"
+
+    ACTIVE_STATUSES = (Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD)
+
+    number = models.BigIntegerField(
+        unique=True,
+        editable=False,
+        db_default=models.Func(
+            models.Value(TICKET_NUMBER_SEQUENCE),
+            function="nextval",
+            output_field=models.BigIntegerField(),
+        ),
+    )
+    subject = models.CharField(max_length=300)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="tickets")
+    organisation = models.ForeignKey(
+        Organisation, null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets"
+    )
+    group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_tickets",
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="tickets")
+    reply_token = models.CharField(max_length=32, unique=True, default=_new_token, editable=False)
+    channel_account_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The channel account replies leave by."
+    )
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from"
+    )
+    message_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    solved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    last_customer_message_at = models.DateTimeField(null=True, blank=True)
+    last_agent_message_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        indexes = [
+            models.Index(fields=["-updated_at", "-id"], name="ticket_updated_id"),
+            models.Index(fields=["status", "-updated_at"], name="ticket_status_updated"),
+            models.Index(fields=["group", "status", "-updated_at"], name="ticket_group_status_upd"),
+            models.Index(
+                fields=["assignee", "status", "-updated_at"], name="ticket_assignee_status_upd"
+            ),
+            models.Index(fields=["contact", "-created_at"], name="ticket_contact_created"),
+            models.Index(fields=["-priority", "-updated_at"], name="ticket_priority_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.number} {self.subject}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+
+class Message(models.Model):
+    class Kind(models.TextChoices):
+        CUSTOMER = "customer", "Customer message"
+        REPLY = "reply", "Agent reply"
+        NOTE = "note", "Internal note"
+        SYSTEM = "system", "System"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    author_contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    author_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="authored_messages",
+    )
+    channel_account_id = models.BigIntegerField(null=True, blank=True)
+    external_id = models.CharField(
+        max_length=500, blank=True, help_text="The channel's id: Message-ID, provider message id."
+    )
+    subject = models.CharField(max_length=300, blank=True)
+    text = models.TextField(blank=True)
+    html = models.TextField(blank=True, help_text="Sanitised HTML.")
+    sender = models.CharField(
+        max_length=320, blank=True, help_text="Address or handle it came from."
+    )
+    recipients = models.JSONField(default=list, blank=True)
+    is_automatic = models.BooleanField(default=False, help_text="Auto-reply, bounce, bulk.")
+    flag = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Why an agent should look twice (e.g. unknown sender).",
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["ticket", "created_at"], name="message_ticket_created"),
+            models.Index(fields=["external_id"], name="message_external_id"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel_account_id", "external_id"],
+                condition=~models.Q(external_id="") & models.Q(channel_account_id__isnull=False),
+                name="message_unique_external_id_per_account",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on #{self.ticket_id}"
+
+    @property
+    def is_public(self) -> bool:
+        return self.kind in (self.Kind.CUSTOMER, self.Kind.REPLY)
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    return f"attachments/{instance.sha256[:2]}/{instance.sha256}/{filename}"
+
+
+class Attachment(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path, max_length=400)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=200, default="application/octet-stream")
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    content_id = models.CharField(max_length=255, blank=True, help_text="For inline cid: images.")
+    inline = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class TicketEvent(models.Model):
+    """Append-only audit: who changed what, from what, to what, when. Reports read this."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        MESSAGE = "message", "Message added"
+        REPLY = "reply", "Agent replied"
+        NOTE = "note", "Note added"
+        STATUS = "status", "Status changed"
+        PRIORITY = "priority", "Priority changed"
+        ASSIGNEE = "assignee", "Assignee changed"
+        GROUP = "group", "Group changed"
+        TAGS = "tags", "Tags changed"
+        SUBJECT = "subject", "Subject changed"
+        MERGED = "merged", "Merged"
+        CONTACT = "contact", "Contact changed"
+        DELIVERY = "delivery", "Delivery"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    old = models.JSONField(null=True, blank=True)
+    new = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["ticket", "created_at"], name="event_ticket_created"),
+            models.Index(fields=["kind", "created_at"], name="event_kind_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on #{self.ticket_id}"
+
+
+class Macro(models.Model):
+    """A canned reply with optional field changes, applied in one click."""
+
+    name = models.CharField(max_length=100, unique=True)
+    body = models.TextField(blank=True)
+    set_status = models.CharField(max_length=16, choices=Ticket.Status.choices, blank=True)
+    set_priority = models.PositiveSmallIntegerField(
+        choices=Ticket.Priority.choices, null=True, blank=True
+    )
+    add_tags = models.CharField(max_length=300, blank=True, help_text="Comma-separated.")
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Participant(models.Model):
+    """Someone besides the requester who takes part in a ticket (CC'd on email, say)."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="participants")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="participations")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "contact"], name="participant_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} on #{self.ticket_id}"

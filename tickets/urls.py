@@ -1,0 +1,45 @@
+"""The agent desk, mounted at /desk/."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from .views import desk
+
+app_name = "desk"
+urlpatterns = [
+    path("", desk.queue, name="queue"),
+    path("tickets/<int:number>/", desk.ticket, name="ticket"),
+    path("tickets/<int:number>/live/", desk.ticket_live, name="ticket_live"),
+    path("tickets/<int:number>/reply/", desk.ticket_reply, name="reply"),
+    path("tickets/<int:number>/note/", desk.ticket_note, name="note"),
+    path("tickets/<int:number>/macro/", desk.ticket_macro, name="macro"),
+    path("tickets/<int:number>/merge/", desk.ticket_merge, name="merge"),
+    *[
+        path(
+            f"tickets/<int:number>/{field}/",
+            desk.ticket_update,
+            {"field": field},
+            name=f"set_{field}",
+        )
+        for field in desk.FIELD_UPDATES
+    ],
+    path("contacts/<int:contact_id>/", desk.contact, name="contact"),
+    path(
+        "contacts/<int:contact_id>/identities/",
+        desk.contact_identity_add,
+        name="contact_identity_add",
+    ),
+    path(
+        "contacts/<int:contact_id>/merge/search/",
+        desk.contact_merge_search,
+        name="contact_merge_search",
+    ),
+    path("contacts/<int:contact_id>/merge/", desk.contact_merge, name="contact_merge"),
+    path("attachments/<int:attachment_id>/", desk.attachment, name="attachment"),
+    path(
+        "attachments/<int:attachment_id>/inline/",
+        desk.attachment_inline,
+        name="attachment-inline",
+    ),
+]
