@@ -71,6 +71,9 @@ def subprocess_env() -> dict[str, str]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
+        # the child has no pytest in sys.modules: say it is a test run, or settings refuse
+        # to start without a SECRET_KEY (as they must in production)
+        "HELPDESK_TESTING": "1",
         "DATABASE_URL": f"postgres://{db['USER']}@localhost:{db['PORT'] or 5432}/{db['NAME']}",
     }
     if host.startswith("/"):  # a socket directory (the embedded server)
