@@ -14,13 +14,16 @@ from typing import Any
 
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
+from django.db.models import Q
 from django.utils.html import escape, linebreaks
 
 from tickets import services as ticket_services
 from tickets.models import Identity, Message
+from tickets.roles import Role
 from tickets.types import IncomingAttachment, IncomingMessage, IngestResult
 
 from ..errors import DeliveryError, Ignored, Rejected
@@ -105,9 +108,14 @@ def normalise_email(inbound: InboundMessage) -> IncomingMessage:
     if parsed.quoted_text_start is not None:
         metadata["quoted_text_start"] = parsed.quoted_text_start
     if parsed.forwarded_from and not refs:
-        # An agent forwarded a customer's mail in: the ticket belongs to the original sender.
-        sender_name, identity_value = parsed.forwarded_from
-        metadata["forwarded_by"] = sender
+        if is_agent_address(sender):
+            # An agent forwarded a customer's mail in: the ticket belongs to the original sender.
+            sender_name, identity_value = parsed.forwarded_from
+            metadata["forwarded_by"] = sender
+        else:
+            # Anyone else who forwards mail is the one asking: a "Fwd:" must not let a sender
+            # open a ticket in another person's name (replies would go to that person).
+            metadata["forwarded_from"] = parsed.forwarded_from[1]
     account = inbound.account
     own = (account.address or "").lower()
     delivered_to = tuple(v.strip().strip("<>").lower() for v in header_values(raw, "Delivered-To"))
@@ -134,6 +142,18 @@ def normalise_email(inbound: InboundMessage) -> IncomingMessage:
         cc=tuple(a for a in parsed.cc if a != own and not (config and config.receives(a))),
         metadata=metadata,
     )
+
+
+def is_agent_address(address: str) -> bool:
+    """Whether `address` is the email of an active agent (any desk role). Only an agent's
+    forward is read as "this customer wrote to me": the rule that keeps a customer's own
+    forward, or a stranger's, from opening a ticket in someone else's name."""
+    if not address:
+        return False
+    users = get_user_model().objects.filter(email__iexact=address, is_active=True)
+    return users.filter(
+        Q(is_superuser=True) | Q(groups__name__in=[role.value for role in Role])
+    ).exists()
 
 
 def _handle_bounce(parsed: ParsedEmail, raw: bytes, inbound: InboundMessage) -> str:

@@ -175,19 +175,45 @@ def test_inline_images_are_linked_to_their_stored_attachments(box: ChannelAccoun
     assert "cid:" not in message.html
 
 
+FORWARDED_BODY = (
+    "Can you look at this one?\n\n"
+    "---------- Forwarded message ---------\n"
+    "From: Rita Reseller <rita@reseller.test>\n"
+    "Date: Mon, 23 Nov 2026 at 09:00\n"
+    "Subject: Licence renewal\n"
+    "To: someone@desk.test\n\n"
+    "Hello, our licence expires on Friday. Can we renew for two years?\n"
+)
+
+
 def test_mail_an_agent_forwards_in_becomes_the_original_senders_ticket(
-    box: ChannelAccount,
+    box: ChannelAccount, agent: Any
 ) -> None:
-    body = (
-        "Can you look at this one?\n\n"
-        "---------- Forwarded message ---------\n"
-        "From: Rita Reseller <rita@reseller.test>\n"
-        "Date: Mon, 23 Nov 2026 at 09:00\n"
-        "Subject: Licence renewal\n"
-        "To: ada@desk.test\n\n"
-        "Hello, our licence expires on Friday. Can we renew for two years?\n"
+    raw = make_mail(
+        sender=f"Ada Agent <{agent.email.upper()}>",
+        subject="Fwd: Licence renewal",
+        body=FORWARDED_BODY,
     )
-    raw = make_mail(sender="Ada Agent <ada@desk.test>", subject="Fwd: Licence renewal", body=body)
     message = Message.objects.get(pk=ingest(box, raw).message_id)
     assert message.ticket.contact.identities.get().value == "rita@reseller.test"
-    assert message.metadata["forwarded_by"] == "ada@desk.test"
+    assert message.metadata["forwarded_by"] == agent.email.lower()
+
+
+@pytest.mark.parametrize("who", ["customer", "former agent"])
+def test_a_forward_from_anyone_but_an_agent_stays_the_senders_own(
+    box: ChannelAccount, agent: Any, who: str
+) -> None:
+    if who == "former agent":
+        agent.is_active = False
+        agent.save(update_fields=["is_active"])
+        sender = agent.email
+    else:
+        sender = "pat@customer.test"
+    raw = make_mail(sender=sender, subject="Fwd: Licence renewal", body=FORWARDED_BODY)
+    inbound = ingest(box, raw)
+    message = Message.objects.get(pk=inbound.message_id)
+    # the forwarder asked; Rita never wrote to us and gets no ticket in her name
+    assert message.ticket.contact.identities.get().value == sender.lower()
+    assert message.metadata["forwarded_from"] == "rita@reseller.test"
+    assert "forwarded_by" not in message.metadata
+    assert not Identity.objects.filter(value="rita@reseller.test").exists()
