@@ -13,6 +13,10 @@ points at (the database in DATABASE_URL itself is never touched):
   BENCH_FULL=1 (`helpdesk_bench_q1m`, or BENCH_DB_1M), kept between runs because seeding it
   takes minutes: it is reused when it holds a complete seed of that size (`--fresh` reseeds).
   The 1M figures' ratio is against the same request at 10k.
+- chat load (`bench.chat_load`): `--chat-visitors` visitor websockets (1,000 by default) talking
+  to agents through daphne processes of the real application: p50/p99 delivery latency each
+  way and messages lost (acknowledged but never seen by the other side). Database
+  `helpdesk_bench_chat`, made afresh each run.
 
 Workload processes use a Redis database of their own (BENCH_REDIS_URL, default: REDIS_URL's
 server, database 15), a throwaway media folder and an in-memory email backend, so nothing
@@ -41,6 +45,7 @@ OUT_DIR = ROOT / "bench" / "out"
 INGEST_DB = "helpdesk_bench_ingest"
 Q10K_DB = "helpdesk_bench_q10k"
 Q1M_DB = "helpdesk_bench_q1m"
+CHAT_DB = "helpdesk_bench_chat"
 SEED_MARK = "helpdesk bench seed: {tickets} tickets, seed {seed}"
 
 
@@ -225,6 +230,29 @@ def _rate_and_spread(r: dict[str, Any]) -> str:
     )
 
 
+def _chat_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    name = f"chat load ({r['visitors']:,} visitors, {r['agents']} agents, {r['servers']} servers)"
+    lost = r["lost_to_agent"] + r["lost_to_visitor"]
+    return [
+        (
+            f"{name}, visitor → agent",
+            f"p50 {r['to_agent_p50_ms']:.0f} ms, p99 {r['to_agent_p99_ms']:.0f} ms",
+            f"{r['messages']:,} messages",
+        ),
+        (
+            f"{name}, agent → visitor",
+            f"p50 {r['to_visitor_p50_ms']:.0f} ms, p99 {r['to_visitor_p99_ms']:.0f} ms",
+            f"{r['replies']:,} replies",
+        ),
+        (
+            f"{name}, lost",
+            f"{lost} lost ({r['lost_to_agent']} to agents, {r['lost_to_visitor']} to visitors), "
+            f"{r['unacked']} unacknowledged, {r['errors']} errors",
+            f"{r['exchange_rate_msgs_per_s']:.1f} msg/s exchanged",
+        ),
+    ]
+
+
 def table(results: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
     by_key = {(r.get("who"), r.get("request"), r.get("size")): r for r in results if "p50_ms" in r}
@@ -235,6 +263,8 @@ def table(results: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
             name = f"{name}, {r['who']}"
         if "skipped" in r:
             rows.append((name, f"skipped: {r['skipped']}", ""))
+        elif r["workload"] == "chat load":
+            rows.extend(_chat_rows(r))
         elif name == "email parse only":
             rows.append(
                 (f"{name} (stdlib, {r['messages']} msgs)", _rate_and_spread(r), "1 (baseline)")
@@ -296,7 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="reseed the 1M database")
     parser.add_argument("--messages", type=int, default=2000, help="email ingest volume")
     parser.add_argument("--requests", type=int, default=30, help="timed requests per URL")
-    parser.add_argument("--only", choices=("ingest", "queue"), default=None)
+    parser.add_argument(
+        "--chat-visitors", type=int, default=1000, help="concurrent chat visitor sockets"
+    )
+    parser.add_argument("--only", choices=("ingest", "queue", "chat"), default=None)
     args = parser.parse_args(argv)
     full = args.full or os.environ.get("BENCH_FULL") == "1"
 
@@ -319,6 +352,11 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 queue = ["-m", "bench.queue", "--label", label, "--requests", str(args.requests)]
                 runner.run(queue, database, workload=f"agent queue ({label})")
+        if args.only in (None, "chat"):
+            server.recreate(CHAT_DB)
+            if runner.migrate(CHAT_DB, workload="chat load"):
+                chat = ["-m", "bench.chat_load", "--visitors", str(args.chat_visitors)]
+                runner.run(chat, CHAT_DB, workload="chat load")
     ran = [label for label, *_ in sizes] if args.only in (None, "queue") else []
     rows = table(runner.results)
     print()
