@@ -1316,12 +1316,42 @@ def _quote_start(text: str) -> int | None:
     trailing = _trailing_quote_block(stripped, quoted)
     if trailing is not None and (start_line is None or trailing < start_line):
         start_line = trailing
+    signature = _signature_start(lines, stripped, quoted, start_line)
+    if signature is not None:
+        start_line = signature
     if start_line is None:
         return None
     # Folding away the entire message would leave the agent nothing to read.
     if not any(stripped[:start_line]):
         return None
     return offsets[start_line]
+
+
+_MOBILE_SIGNATURE_RE: Final = re.compile(
+    r"^(?:sent from my \w[\w ]{0,40}|sent from (?:mail|outlook) for \w+|"
+    r"get outlook for (?:ios|android)|von meinem \w[\w ]{0,40} gesendet|"
+    r"envoyé de mon \w[\w ]{0,40})$",
+    re.IGNORECASE,
+)
+_MAX_SIGNATURE_LINES: Final = 12
+
+
+def _signature_start(
+    lines: list[str], stripped: list[str], quoted: list[bool], history: int | None
+) -> int | None:
+    """The line where a signature starts, before the history (or the end): the RFC 3676
+    ``-- `` delimiter (trailing space already trimmed) or a mail app's "Sent from my ...".
+    A "signature" of more than a dozen lines is more likely a separator in the text itself."""
+    end = len(lines) if history is None else history
+    for index in range(end):
+        is_dash = lines[index] in ("--", "-- ")
+        if not is_dash and not _MOBILE_SIGNATURE_RE.match(stripped[index]):
+            continue
+        if quoted[index]:
+            continue
+        if sum(1 for line in stripped[index + 1 : end] if line) <= _MAX_SIGNATURE_LINES:
+            return index
+    return None
 
 
 def _attribution_span(stripped: list[str], index: int) -> int:
@@ -1381,7 +1411,8 @@ def split_quoted(text: str) -> tuple[str, str]:
     """Split a plain-text body into (new text, quoted history).
 
     Recognises a trailing ``>`` block, "On ... wrote:" attributions (and common translations),
-    ``-----Original Message-----`` and Outlook's ``From:``/``Sent:`` block. Inline replies
+    ``-----Original Message-----`` and Outlook's ``From:``/``Sent:`` block, and a signature
+    before them (``-- `` or "Sent from my ..."): both are folded away together. Inline replies
     (own text between quoted lines) are not split, and neither is a message that is nothing
     but quote. Returns ``(text, "")`` when no history is found.
     """

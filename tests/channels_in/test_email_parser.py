@@ -478,6 +478,31 @@ def test_it_does_not_fold_inline_answers_or_a_quote_only_message() -> None:
     assert split_quoted("No history here.") == ("No history here.", "")
 
 
+def test_it_folds_a_signature_with_the_history_below_it() -> None:
+    reply = (
+        "Thanks, that fixed it!\n\n-- \nPat Customer\nHead of Printing, Example Ltd\n\n"
+        "On Mon, 3 Jun 2024 at 10:15, Support wrote:\n> Please try restarting the printer.\n"
+    )
+    new, folded = split_quoted(reply)
+    assert new == "Thanks, that fixed it!"
+    assert folded.startswith("-- \nPat Customer") and folded.endswith("the printer.\n")
+    phone = "Yes, tomorrow works.\n\nSent from my iPhone\n"
+    assert split_quoted(phone) == ("Yes, tomorrow works.", "Sent from my iPhone\n")
+    # through the parser, where trailing blanks are trimmed ("-- " arrives as "--")
+    parsed = parse_email(_mail(_PLAIN, "Short answer.\n-- \nPat\n"))
+    assert parsed.quoted_text_start is not None
+    assert parsed.text[: parsed.quoted_text_start].strip() == "Short answer."
+    assert parsed.text[parsed.quoted_text_start :] == "--\nPat"
+
+
+def test_it_keeps_a_dash_line_that_is_not_a_signature() -> None:
+    # a long text after "--" is the message itself, not a signature to hide
+    body = "Before.\n--\n" + "".join(f"Step {n} of the procedure.\n" for n in range(20))
+    assert split_quoted(body) == (body, "")
+    # a signature line as the whole message folds nothing away
+    assert split_quoted("Sent from my iPhone") == ("Sent from my iPhone", "")
+
+
 def test_it_reports_where_the_quote_starts() -> None:
     parsed = parse_email(_mail(_PLAIN, _GMAIL_REPLY))
     assert parsed.quoted_text_start is not None
