@@ -5,6 +5,10 @@ its outbound delivery in that same transaction, so a reply is never stored witho
 that it must leave (nor the other way round). Receivers queue work with `on_commit`.
 
 `ticket_changed` is sent after commit, for live updates and automation.
+
+`reply_channel_note` asks the edges, while the composer is drawn, what an agent should know
+before answering by a channel (WhatsApp's 24-hour window: free text, a template, or nothing
+can go). A receiver returns a short note, or "" when it has nothing to say.
 """
 
 from __future__ import annotations
@@ -13,3 +17,4 @@ from django.dispatch import Signal
 
 reply_posted = Signal()  # kwargs: message (tickets.Message)
 ticket_changed = Signal()  # kwargs: ticket_id, number, group_id, kind
+reply_channel_note = Signal()  # kwargs: ticket (tickets.Ticket), channel (str); returns str

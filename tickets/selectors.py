@@ -13,6 +13,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
+from . import events
 from .access import agent_tickets, my_group_ids, visible_tickets
 from .models import (
     Attachment,
@@ -367,7 +368,8 @@ def reply_channels(ticket: Ticket) -> list[tuple[str, str]]:
     channel first (the default), then every other channel the contact's identities can
     receive, each labelled with the address it goes to. A phone ticket has no written reply
     of its own: its default is the first channel that reaches the caller (SMS, usually).
-    Uses the identities prefetched by `ticket_for_page` when present (no extra query)."""
+    Uses the identities prefetched by `ticket_for_page` when present (no extra query); an
+    edge may add a note to a channel it serves (`events.reply_channel_note`)."""
     # Best address first, as the delivery picks it: verified before unverified, then oldest.
     identities = sorted(ticket.contact.identities.all(), key=lambda i: (not i.verified, i.pk))
     address: dict[str, str] = {}
@@ -383,7 +385,14 @@ def reply_channels(ticket: Ticket) -> list[tuple[str, str]]:
 
     def label(channel: str) -> str:
         if channel in address:
-            return f"{labels[channel]} · {address[channel]}"
+            notes = [
+                note
+                for _, note in events.reply_channel_note.send(
+                    sender=Ticket, ticket=ticket, channel=channel
+                )
+                if note
+            ]
+            return " — ".join([f"{labels[channel]} · {address[channel]}", *notes])
         if channel in PORTAL_CHANNELS:
             return f"{labels[channel]} (read in the portal)"
         return f"{labels[channel]} · no address on file"

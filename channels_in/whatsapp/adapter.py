@@ -10,14 +10,17 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.dispatch import receiver
 from django.utils import timezone
 
-from tickets.models import Channel, Identity, Message
+from tickets.events import reply_channel_note
+from tickets.models import Channel, Identity, Message, Ticket
 from tickets.types import IncomingAttachment, IncomingMessage
 
 from ..config import ConfigError, WhatsAppConfig, load_config
 from ..errors import DeliveryError, Ignored, Rejected, UnknownEvent
 from ..models import ChannelKind, InboundMessage, OutboundDelivery
+from ..receivers import account_for
 from ..services import register_deliverer, register_normaliser
 from ..webhooks import (
     ProviderError,
@@ -142,6 +145,33 @@ def last_customer_message_at(contact_id: int) -> Any:
         .values_list("created_at", flat=True)
         .first()
     )
+
+
+def window_note(*, contact_id: int, config: WhatsAppConfig | None) -> str:
+    """What an agent should know before answering by WhatsApp: until when free text may go,
+    or, outside the window, that the approved template goes instead (or nothing can)."""
+    last = last_customer_message_at(contact_id)
+    if last is not None and timezone.now() - last < WINDOW:
+        return f"free text until {timezone.localtime(last + WINDOW):%Y-%m-%d %H:%M}"
+    if config is None or not config.template_name:
+        return "outside the 24-hour window and no approved template: this reply cannot be sent"
+    return f"outside the 24-hour window: sends the approved template “{config.template_name}”" + (
+        " with your text" if config.template_takes_text else " (your text is not sent)"
+    )
+
+
+@receiver(reply_channel_note)
+def note_whatsapp_window(sender: Any, *, ticket: Ticket, channel: str, **kwargs: Any) -> str:
+    if channel != Channel.WHATSAPP:
+        return ""
+    account = account_for(ChannelKind.WHATSAPP, ticket.channel_account_id)
+    config: WhatsAppConfig | None = None
+    if account is not None:
+        try:
+            config = load_config(account)
+        except ConfigError:
+            config = None
+    return window_note(contact_id=ticket.contact_id, config=config)
 
 
 @register_deliverer(ChannelKind.WHATSAPP)

@@ -345,3 +345,40 @@ def test_a_rejected_send_is_permanent_and_an_outage_is_retried(
     delivery_send(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == "failed" and "131030" in delivery.error
+
+
+def _whatsapp_label(ticket: Ticket) -> str:
+    from tickets.selectors import reply_channels, ticket_for_page
+
+    return dict(reply_channels(ticket_for_page(ticket)))["whatsapp"]
+
+
+def test_the_composer_tells_the_agent_what_the_24_hour_window_allows(
+    number: ChannelAccount, agent: Any, client: Client
+) -> None:
+    post(webhook(messages=[text_message("wamid.IN", "Where is my refund?")]))
+    [done] = process_received()
+    ticket = Ticket.objects.get(pk=done.ticket_id)
+    said = Message.objects.get(pk=done.message_id)
+    assert _whatsapp_label(ticket) == (
+        f"WhatsApp · +{WA_ID} — free text until "
+        f"{timezone.localtime(said.created_at + timedelta(hours=24)):%Y-%m-%d %H:%M}"
+    )
+
+    Message.objects.filter(pk=said.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    assert _whatsapp_label(ticket).endswith(
+        "outside the 24-hour window and no approved template: this reply cannot be sent"
+    )
+
+    number.config = {**number.config, "template_name": "support_follow_up"}
+    number.save()
+    assert _whatsapp_label(ticket).endswith(
+        "outside the 24-hour window: sends the approved template “support_follow_up” with your text"
+    )
+    number.config = {**number.config, "template_takes_text": False}
+    number.save()
+    assert _whatsapp_label(ticket).endswith("(your text is not sent)")
+
+    client.force_login(agent)
+    page = client.get(f"/desk/tickets/{ticket.number}/")
+    assert "sends the approved template “support_follow_up”" in page.content.decode()
