@@ -194,6 +194,11 @@ def _export(services: Services, *, remember: bool) -> None:
     if services.database_host:
         lines.append(f"DATABASE_HOST={services.database_host}")
     if remember:
+        # Written by the dev runner only: manage.py commands run from another shell against
+        # these embedded services are development too (settings refuse DEBUG-less runs
+        # without a SECRET_KEY, as they must in production).
+        if os.environ.get("DEBUG"):
+            lines.append(f"DEBUG={os.environ['DEBUG']}")
         (VAR_DIR / "services.env").write_text("\n".join(lines) + "\n")
 
 
@@ -228,8 +233,8 @@ def run() -> int:
     )
     try:
         return proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or SIGTERM (see _exit_on_sigterm)
+        proc.send_signal(signal.SIGINT)  # honcho stops every process it started
         try:
             return proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -270,6 +275,7 @@ def main(argv: list[str]) -> int:
     if argv[0] == "test":
         return test(argv[1:])
     if argv[0] == "services":  # keep embedded services up until Ctrl-C (for manage.py use)
+        os.environ.setdefault("DEBUG", "1")
         s = resolve_services(prefer_local=False, remember=True)
         print(f"DATABASE_URL={s.database_url}\nREDIS_URL={s.redis_url}", flush=True)
         try:

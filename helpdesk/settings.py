@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_htmx",
+    "js_lib_htmx",
     "django_celery_beat",
     "channels",
     "anymail",

@@ -3,12 +3,15 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic.base import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from tickets.views.home import home
 
 urlpatterns = [
     path("", home, name="home"),
+    # admin and API docs pages do not name an icon; browsers ask for this one
+    path("favicon.ico", RedirectView.as_view(url=settings.STATIC_URL + "img/favicon.svg", permanent=True)),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("desk/", include("tickets.urls")),
