@@ -6,14 +6,17 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from .email.admin_actions import check_mailboxes
 from .models import (
     ChannelAccount,
+    ChannelKind,
     ChatConversation,
     ChatLine,
     InboundMessage,
@@ -43,12 +46,33 @@ def _may_requeue(request: HttpRequest, model: type[Any]) -> bool:
     return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
 
 
+class ChannelAccountForm(forms.ModelForm):
+    """An email account's config must load (the same parser polling and sending use)."""
+
+    class Meta:
+        model = ChannelAccount
+        fields = ("kind", "name", "address", "group", "config", "active", "created_at")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or self.cleaned_data
+        if data.get("kind") == ChannelKind.EMAIL and "config" in data:
+            from .email.config import ConfigError, parse_email_config
+
+            try:
+                parse_email_config(data["config"], address=data.get("address") or "")
+            except ConfigError as exc:
+                self.add_error("config", str(exc))
+        return data
+
+
 @admin.register(ChannelAccount)
 class ChannelAccountAdmin(admin.ModelAdmin):
+    form = ChannelAccountForm
     list_display = ("name", "kind", "address", "group", "active", "created_at")
     list_filter = ("kind", "active")
     list_select_related = ("group",)
     search_fields = ("name", "address")
+    actions = [check_mailboxes]
 
 
 @admin.register(InboundMessage)

@@ -13,5 +13,6 @@ urlpatterns = [
     path("inbound/sendgrid/<slug:account>/", webhooks.sendgrid, name="inbound_sendgrid"),
     path("inbound/ses/<slug:account>/", webhooks.ses, name="inbound_ses"),
     path("accounts/", views.accounts, name="accounts"),
+    path("accounts/new/", views.account_new, name="account_new"),
     path("accounts/<int:account_id>/check/", views.account_check, name="account_check"),
 ]
