@@ -130,13 +130,35 @@ def normalise_telegram(inbound: InboundMessage) -> IncomingMessage:
     return HANDLERS[event](inbound, update, event)
 
 
+MAX_FILES = 10  # sendMediaGroup's limit
+MAX_CAPTION = 1024  # a caption's limit (a text message alone may have 4,096)
+
+
 @register_deliverer(ChannelKind.TELEGRAM)
 def send_telegram(delivery: OutboundDelivery) -> str:
     config: TelegramConfig = delivery_config(delivery, "Telegram")
-    try:
-        message_id = TelegramClient(config).send_message(
-            chat_id=delivery.recipient, text=delivery.message.text
+    message = delivery.message
+    files = list(message.attachments.order_by("id"))
+    if len(files) > MAX_FILES or (files and len(message.text) > MAX_CAPTION):
+        # one Bot API call per reply or none: a retry must never send half of it twice
+        raise DeliveryError(
+            f"Telegram takes at most {MAX_FILES} files under a text of at most {MAX_CAPTION} "
+            f"characters in one message (this reply: {len(files)} files, "
+            f"{len(message.text)} characters). Shorten it or send the files in another reply.",
+            permanent=True,
         )
+    try:
+        client = TelegramClient(config)
+        if files:
+            uploads = []
+            for attachment in files:
+                with attachment.file.open("rb") as handle:
+                    uploads.append((attachment.filename, attachment.content_type, handle.read()))
+            message_id = client.send_documents(
+                chat_id=delivery.recipient, files=uploads, caption=message.text
+            )
+        else:
+            message_id = client.send_message(chat_id=delivery.recipient, text=message.text)
     except ProviderError as exc:
         raise exc.as_delivery_error("Telegram") from exc
     except ConfigError as exc:

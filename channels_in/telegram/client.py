@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
 from ..config import TelegramConfig
@@ -18,9 +20,11 @@ class TelegramClient:
     def __init__(self, config: TelegramConfig) -> None:
         self.config = config
 
-    def _call(self, method: str, payload: dict[str, Any]) -> Any:
+    def _call(self, method: str, payload: dict[str, Any], files: Any = None) -> Any:
+        """One Bot API method: JSON, or a multipart form when it uploads `files`."""
         url = f"{self.config.api_base}/bot{self.config.bot_token}/{method}"
-        response = http_call("POST", url, provider=PROVIDER, error_message=_error, json=payload)
+        body: dict[str, Any] = {"data": payload, "files": files} if files else {"json": payload}
+        response = http_call("POST", url, provider=PROVIDER, error_message=_error, **body)
         body = response.json()
         if not body.get("ok"):
             raise ProviderError(f"Telegram refused {method}: {_error(body)}", status=400)
@@ -29,6 +33,32 @@ class TelegramClient:
     def send_message(self, *, chat_id: str, text: str) -> int:
         result = self._call("sendMessage", {"chat_id": chat_id, "text": text[:4096]})
         return int(result["message_id"])
+
+    def send_documents(
+        self, *, chat_id: str, files: Sequence[tuple[str, str, bytes]], caption: str
+    ) -> int:
+        """Upload (name, content type, bytes) files as one message, `caption` under them: one
+        call, so a retry never repeats half of it. Returns the (last) message id."""
+        if len(files) == 1:
+            [(name, content_type, content)] = files
+            result = self._call(
+                "sendDocument",
+                {"chat_id": chat_id, "caption": caption},
+                files={"document": (name, content, content_type)},
+            )
+            return int(result["message_id"])
+        media: list[dict[str, str]] = [
+            {"type": "document", "media": f"attach://file{n}"} for n in range(len(files))
+        ]
+        media[-1]["caption"] = caption  # a document album shows the last caption under it
+        results = self._call(
+            "sendMediaGroup",
+            {"chat_id": chat_id, "media": json.dumps(media)},
+            files={
+                f"file{n}": (name, content, ctype) for n, (name, ctype, content) in enumerate(files)
+            },
+        )
+        return int(results[-1]["message_id"])
 
     def download_file(self, file_id: str, *, max_bytes: int) -> tuple[bytes, str, str]:
         """(content, content type, file name) of a file a user sent."""

@@ -252,3 +252,84 @@ def test_a_blocked_bot_fails_the_delivery_visibly_and_a_hiccup_is_retried(
     delivery_send(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == "failed" and "blocked by the user" in delivery.error
+
+
+def _reply_with_files(
+    bot: ChannelAccount, agent: Any, files: list[tuple[str, bytes]], text: str
+) -> OutboundDelivery:
+    from tickets.types import IncomingAttachment
+
+    if not Ticket.objects.exists():
+        post(update(text="hello"))
+        process_received()
+    message = services.ticket_reply(
+        ticket=Ticket.objects.get(),
+        author=agent,
+        text=text,
+        attachments=[
+            IncomingAttachment(filename=name, content_type="application/pdf", payload=payload)
+            for name, payload in files
+        ],
+    )
+    return OutboundDelivery.objects.get(message=message)
+
+
+def _sent_message(message_id: int) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "chat": {"id": 1111111, "type": "private"},
+        "date": 1763900100,
+        "document": {"file_name": "invoice.pdf", "file_id": "BQACAgQ", "file_unique_id": "AgAD"},
+    }
+
+
+@responses.activate
+def test_a_reply_with_a_file_is_uploaded_with_its_text_as_caption(
+    bot: ChannelAccount, agent: Any
+) -> None:
+    sent = responses.post(
+        f"{API}/bot{TOKEN}/sendDocument", json={"ok": True, "result": _sent_message(1401)}
+    )
+    delivery = _reply_with_files(
+        bot, agent, [("invoice.pdf", b"%PDF-1.4 invoice")], "Here is your invoice."
+    )
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id) == ("sent", "1111111:1401")
+    request = sent.calls[0].request
+    assert request.headers["Content-Type"].startswith("multipart/form-data")
+    body = request.body
+    assert b'name="chat_id"\r\n\r\n1111111' in body
+    assert b'name="caption"\r\n\r\nHere is your invoice.' in body
+    assert b'name="document"; filename="invoice.pdf"' in body and b"%PDF-1.4 invoice" in body
+
+
+@responses.activate
+def test_several_files_go_as_one_album_and_too_many_fail_visibly(
+    bot: ChannelAccount, agent: Any
+) -> None:
+    sent = responses.post(
+        f"{API}/bot{TOKEN}/sendMediaGroup",
+        json={"ok": True, "result": [_sent_message(1402), _sent_message(1403)]},
+    )
+    delivery = _reply_with_files(
+        bot, agent, [("a.pdf", b"first"), ("b.pdf", b"second")], "Both documents."
+    )
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id) == ("sent", "1111111:1403")
+    body = sent.calls[0].request.body
+    media = (
+        b'[{"type": "document", "media": "attach://file0"}, '
+        b'{"type": "document", "media": "attach://file1", "caption": "Both documents."}]'
+    )
+    assert media in body
+    assert b'name="file0"; filename="a.pdf"' in body and b'name="file1"; filename="b.pdf"' in body
+
+    too_many = _reply_with_files(
+        bot, agent, [(f"{n}.pdf", b"x") for n in range(11)], "Eleven files."
+    )
+    delivery_send(delivery_id=too_many.pk)  # no call: nothing half-sent
+    too_many.refresh_from_db()
+    assert too_many.status == "failed" and "at most 10 files" in too_many.error
+    assert len(sent.calls) == 1
