@@ -352,7 +352,8 @@ def test_the_widget_embeds_on_a_customer_site_while_desk_sockets_stay_home(
         await visitor.disconnect()
         for route in ("/ws/desk/", "/ws/chat/agent/"):
             foreign = WebsocketCommunicator(
-                app(), route,
+                app(),
+                route,
                 headers=[(b"origin", shop.encode()), (b"host", HOST), (b"cookie", cookie)],
             )
             connected, _code = await foreign.connect()
