@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "js_lib_htmx",
     "django_celery_beat",
@@ -263,6 +264,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Tickets, messages and contacts of the help desk.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # the docs pages' scripts come from our static files (drf-spectacular-sidecar), no CDN
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Swagger UI's validator badge would call validator.swagger.io: off
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 LOGGING = {

@@ -41,3 +41,12 @@ def test_it_generates_a_valid_schema_without_warnings(tmp_path: Path) -> None:
         "page",
         "page_size",
     }
+
+
+@pytest.mark.django_db
+def test_the_docs_page_loads_nothing_from_another_host(agent: Any) -> None:
+    response = client_for(agent).get("/api/docs/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "swagger-ui" in page
+    assert "cdn" not in page and "https://" not in page, page
