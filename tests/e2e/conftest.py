@@ -82,13 +82,32 @@ def browser(chromium_path: str) -> Iterator[Any]:
         browser.close()
 
 
+def local_only(context: Any) -> list[str]:
+    """Every script, style, font and image must come from the app itself (no CDN): collect
+    each request the pages of `context` make to any other host."""
+    foreign: list[str] = []
+
+    def check(request: Any) -> None:
+        host = urlsplit(request.url).hostname
+        if request.url.startswith(("http:", "https:", "ws:", "wss:")) and host not in {
+            "127.0.0.1",
+            "localhost",
+        }:
+            foreign.append(request.url)
+
+    context.on("request", check)
+    return foreign
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1360, "height": 860}, locale="en-GB")
     context.set_default_timeout(10_000)
+    foreign = local_only(context)
     page = context.new_page()
     yield page
     context.close()
+    assert not foreign, f"pages loaded from another host: {foreign}"
 
 
 @pytest.fixture(scope="session")
