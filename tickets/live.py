@@ -44,9 +44,13 @@ def push_ticket_changed(
     targets = [ALL_GROUP, group_channel(group_id)]
     if assignee_id:
         targets.append(assignee_channel(assignee_id))
-    try:
-        send = async_to_sync(layer.group_send)
+
+    async def send_all() -> None:
         for target in targets:
-            send(target, event)
+            await layer.group_send(target, event)
+
+    try:
+        # one event loop for all targets: each async_to_sync call costs a loop and a connection
+        async_to_sync(send_all)()
     except Exception:  # noqa: BLE001 - a live screen missing one update must not fail a write
         log.warning("live update for ticket %s not sent", number, exc_info=True)
