@@ -24,7 +24,7 @@ from typing import Any
 
 import requests
 from django.db import transaction
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.utils import timezone
 
 from .config import ConfigError, load_config
@@ -179,6 +179,47 @@ def store_unreadable(
         attempts=1,
     )
     return row
+
+
+def graph_webhook(
+    request: HttpRequest,
+    *,
+    account: ChannelAccount,
+    split_body: Callable[[Any], list[Event]],
+    label: str,
+    acknowledgement: str,
+) -> HttpResponse:
+    """Meta's Graph webhooks (WhatsApp Cloud API, Messenger, Instagram) share one protocol:
+    a GET handshake answering `hub.challenge` for our verify token, then POSTs signed with
+    the app secret (X-Hub-Signature-256). A forged POST stores nothing; a signed one is stored
+    before we answer, even when we cannot read it."""
+    try:
+        config = load_config(account)
+        secret = config.verify_token if request.method == "GET" else config.app_secret
+    except ConfigError:
+        return HttpResponse("webhook secrets not configured", status=503)
+    if request.method == "GET":
+        challenge = hub_challenge(request, secret)
+        if challenge is None:
+            return HttpResponseForbidden("verification failed")
+        return HttpResponse(challenge, content_type="text/plain")
+    body = request.body
+    if not hub_signature_valid(
+        secret=secret, body=body, header=request.headers.get("X-Hub-Signature-256", "")
+    ):
+        return HttpResponseForbidden("bad signature")
+    try:
+        events = split_body(json.loads(body))
+    except (ValueError, Rejected) as exc:
+        store_unreadable(
+            account=account,
+            body=body,
+            content_type="application/json",
+            reason=f"unreadable {label} webhook: {exc}",
+        )
+        return HttpResponse(acknowledgement)
+    store_events(account=account, body=body, events=events, content_type="application/json")
+    return HttpResponse(acknowledgement)
 
 
 # --- delivery receipts ----------------------------------------------------------------------
