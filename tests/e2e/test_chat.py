@@ -13,7 +13,7 @@ import pytest
 
 from channels_in.models import ChannelAccount, ChannelKind, ChatConversation
 from tests.channels_in.chat_support import clear_presence
-from tests.e2e.conftest import login
+from tests.e2e.conftest import local_only, login
 from tickets.models import Ticket
 
 pytestmark = pytest.mark.e2e
@@ -75,6 +75,9 @@ def test_a_visitor_and_an_agent_chat_live(
     )
     desk_context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")
     shop_context = browser.new_context(viewport={"width": 1100, "height": 760}, locale="en-GB")
+    # the shop page is another origin on purpose, but still 127.0.0.1: nothing may come from
+    # a host outside this machine, in either browser
+    foreign = [local_only(context) for context in (desk_context, shop_context)]
     for context in (desk_context, shop_context):
         context.set_default_timeout(15_000)
     try:
@@ -135,6 +138,7 @@ def test_a_visitor_and_an_agent_chat_live(
         desk_context.close()
         shop_context.close()
 
+    assert not any(foreign), f"pages loaded from another host: {foreign}"
     conversation = ChatConversation.objects.get()
     assert (conversation.status, conversation.agent_id) == ("ended", agent.pk)
     ticket = Ticket.objects.get(pk=conversation.ticket_id)
