@@ -29,6 +29,8 @@ class Dovecot:
     port: int
     base: Path
     accounts: list[tuple[str, str]]
+    tls_port: int = 0  # IMAPS (implicit TLS); the plain port offers STARTTLS with the same cert
+    cert: Path | None = None  # self-signed for 127.0.0.1: trust it with SSL_CERT_FILE
 
     def take_user(self) -> tuple[str, str]:
         """A fresh (user, password): Dovecot rereads its users file only when its mtime
@@ -67,6 +69,24 @@ def _require_binary() -> str:
     return binary
 
 
+def _self_signed_cert(base: Path) -> tuple[Path, Path] | None:
+    """A certificate for 127.0.0.1 (and localhost), or None without the openssl command."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    cert, key = base / "cert.pem", base / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    cert.chmod(0o644)
+    return cert, key
+
+
 def run_dovecot() -> Iterator[Dovecot]:
     """Body of a session fixture (each test module declares `dovecot` with it)."""
     binary = _require_binary()
@@ -83,6 +103,13 @@ def run_dovecot() -> Iterator[Dovecot]:
     if os.geteuid() == 0:
         shutil.chown(mail, "dovecot", "dovecot")
     port = _free_port()
+    pair = _self_signed_cert(base)
+    tls_port = _free_port() if pair else 0
+    tls = (
+        f"ssl = yes\nssl_cert = <{pair[0]}\nssl_key = <{pair[1]}\nssl_min_protocol = TLSv1.2\n"
+        if pair
+        else "ssl = no\n"
+    )
     run_as = (
         "default_internal_user = dovecot\ndefault_internal_group = dovecot\n"
         "default_login_user = dovenull\n"
@@ -96,8 +123,7 @@ def run_dovecot() -> Iterator[Dovecot]:
     conf.write_text(
         f"""protocols = imap
 listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
+{tls}disable_plaintext_auth = no
 auth_mechanisms = plain login
 base_dir = {base}/run
 state_dir = {base}/state
@@ -111,7 +137,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 passdb {{
@@ -134,7 +161,14 @@ userdb {{
     )
     try:
         _wait_for(port)
-        yield Dovecot(host="127.0.0.1", port=port, base=base, accounts=accounts)
+        yield Dovecot(
+            host="127.0.0.1",
+            port=port,
+            base=base,
+            accounts=accounts,
+            tls_port=tls_port,
+            cert=pair[0] if pair else None,
+        )
     finally:
         pid_file = base / "run" / "master.pid"
         if pid_file.exists():

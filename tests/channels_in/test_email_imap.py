@@ -19,7 +19,13 @@ from imapclient import IMAPClient
 
 from channels_in.email.check import check_mailbox
 from channels_in.email.config import parse_email_config
-from channels_in.email.imap import LOCK_CLASS, ImapError, mailbox_poll, oauth2_access_token
+from channels_in.email.imap import (
+    LOCK_CLASS,
+    SEEN,
+    ImapError,
+    mailbox_poll,
+    oauth2_access_token,
+)
 from channels_in.models import ChannelAccount, InboundMessage, MailboxState
 from channels_in.services import inbound_process
 from tests.channels_in.dovecot import Dovecot, run_dovecot
@@ -284,6 +290,33 @@ def test_the_connection_check_says_what_is_wrong(mailbox: Mailbox, monkeypatch: 
     monkeypatch.delenv(mailbox.env)
     unset = check_mailbox(account)
     assert f"environment variable {mailbox.env} (imap.password_env) is not set" in unset.message
+
+
+def test_it_polls_over_implicit_tls_and_starttls_and_refuses_an_untrusted_certificate(
+    mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = mailbox.server
+    if not server.tls_port or server.cert is None:
+        pytest.skip("no openssl command to make the test server's certificate")
+    mailbox.append(*three())
+    imaps = mailbox.account(name="imaps", port=server.tls_port, ssl=True)
+    starttls = mailbox.account(name="starttls", starttls=True, after_fetch="delete")
+
+    # a certificate nobody vouches for is refused, in words, before the password is sent
+    for account in (imaps, starttls):
+        refused = check_mailbox(account)
+        assert not refused.ok
+        assert "TLS with 127.0.0.1:" in refused.message, refused.message
+        assert "CERTIFICATE_VERIFY_FAILED" in refused.message
+    assert mailbox_poll(account_id=imaps.pk, process=False).error.startswith("TLS with")
+    assert InboundMessage.objects.count() == 0 and mailbox.count() == 3
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.cert))  # as if a CA had signed it
+    assert check_mailbox(imaps).ok and check_mailbox(starttls).ok
+    assert mailbox_poll(account_id=imaps.pk, process=False).stored == 3
+    assert all(SEEN in flags for flags in mailbox.flags().values())
+    second = mailbox_poll(account_id=starttls.pk, process=False)
+    assert second.stored == 3 and mailbox.count() == 0  # another account: its own rows
 
 
 def test_the_connection_check_reports_unreachable_and_silent_servers() -> None:
