@@ -114,6 +114,12 @@ class OutboundDelivery(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    parts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="A reply sent as several provider messages (text, then each file): what "
+        "each part got from the provider, so a retry sends only what is missing.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)

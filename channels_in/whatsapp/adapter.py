@@ -14,9 +14,10 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from tickets.events import reply_channel_note
-from tickets.models import Channel, Identity, Message, Ticket
+from tickets.models import Attachment, Channel, Identity, Message, Ticket
 from tickets.types import IncomingAttachment, IncomingMessage
 
+from .. import parts
 from ..config import ConfigError, WhatsAppConfig, load_config
 from ..errors import DeliveryError, Ignored, Rejected, UnknownEvent
 from ..models import ChannelKind, InboundMessage, OutboundDelivery
@@ -33,6 +34,7 @@ from .client import WhatsAppClient
 from .parser import parse_message, parse_status
 
 WINDOW = timedelta(hours=24)
+MB = 1024 * 1024
 
 
 def _event(inbound: InboundMessage) -> tuple[str, dict[str, Any]]:
@@ -133,7 +135,31 @@ def whatsapp_receipts(inbound: InboundMessage) -> Iterable[Receipt]:
     event, payload = _event(inbound)
     if event != "status":
         raise UnknownEvent(f"WhatsApp event {event!r} is not a receipt")
-    return [parse_status(payload)]
+    return [_for_the_reply(parse_status(payload))]
+
+
+def _for_the_reply(receipt: Receipt) -> Receipt:
+    """A reply sent with files is several messages, and its delivery follows the last one;
+    an earlier message failing fails the reply too, naming which part."""
+    if receipt.status != OutboundDelivery.Status.FAILED:
+        return receipt
+    if OutboundDelivery.objects.filter(provider_id=receipt.provider_id).exists():
+        return receipt
+    delivery = (
+        OutboundDelivery.objects.filter(
+            channel=ChannelKind.WHATSAPP, parts__contains=[{"id": receipt.provider_id}]
+        )
+        .exclude(provider_id="")
+        .first()
+    )
+    if delivery is None:
+        return receipt
+    part = next(p for p in delivery.parts if p.get("id") == receipt.provider_id)
+    return Receipt(
+        provider_id=delivery.provider_id,
+        status=receipt.status,
+        detail=f"{part.get('label', 'part')} not delivered: {receipt.detail or 'failed'}",
+    )
 
 
 def last_customer_message_at(contact_id: int) -> Any:
@@ -148,15 +174,18 @@ def last_customer_message_at(contact_id: int) -> Any:
 
 
 def window_note(*, contact_id: int, config: WhatsAppConfig | None) -> str:
-    """What an agent should know before answering by WhatsApp: until when free text may go,
-    or, outside the window, that the approved template goes instead (or nothing can)."""
+    """What an agent should know before answering by WhatsApp: until when free text (and
+    files) may go, or, outside the window, that the approved template goes instead (it
+    carries no files) or nothing can."""
     last = last_customer_message_at(contact_id)
     if last is not None and timezone.now() - last < WINDOW:
         return f"free text until {timezone.localtime(last + WINDOW):%Y-%m-%d %H:%M}"
     if config is None or not config.template_name:
         return "outside the 24-hour window and no approved template: this reply cannot be sent"
-    return f"outside the 24-hour window: sends the approved template “{config.template_name}”" + (
-        " with your text" if config.template_takes_text else " (your text is not sent)"
+    return (
+        f"outside the 24-hour window: sends the approved template “{config.template_name}”"
+        + (" with your text" if config.template_takes_text else " (your text is not sent)")
+        + "; a reply with files is not sent"
     )
 
 
@@ -174,6 +203,26 @@ def note_whatsapp_window(sender: Any, *, ticket: Ticket, channel: str, **kwargs:
     return window_note(contact_id=ticket.contact_id, config=config)
 
 
+# What the Cloud API shows as what (any other file goes as a document) and how big it may be.
+MEDIA_KINDS = {
+    "image/jpeg": "image",
+    "image/png": "image",
+    "video/mp4": "video",
+    "video/3gpp": "video",
+    "audio/aac": "audio",
+    "audio/amr": "audio",
+    "audio/mpeg": "audio",
+    "audio/mp4": "audio",
+    "audio/ogg": "audio",
+}
+MAX_BYTES = {"image": 5 * MB, "video": 16 * MB, "audio": 16 * MB, "document": 100 * MB}
+MAX_CAPTION = 1024
+
+
+def media_kind(content_type: str) -> str:
+    return MEDIA_KINDS.get(content_type.split(";")[0].strip().lower(), "document")
+
+
 @register_deliverer(ChannelKind.WHATSAPP)
 def send_whatsapp(delivery: OutboundDelivery) -> str:
     config: WhatsAppConfig = delivery_config(delivery, "WhatsApp")
@@ -189,8 +238,18 @@ def send_whatsapp(delivery: OutboundDelivery) -> str:
             "answer on another channel.",
             permanent=True,
         )
+    files = list(message.attachments.order_by("id"))
+    if files and not in_window:
+        raise DeliveryError(
+            "WhatsApp: outside the 24-hour window only the approved template may go, and it "
+            f"carries no files; nothing was sent ({len(files)} file(s) attached). Send the "
+            "files on another channel, or this reply again without them.",
+            permanent=True,
+        )
     client = WhatsAppClient(config)
     try:
+        if files:
+            return _send_with_files(delivery, client, to=to, files=files)
         if in_window:
             return client.send_text(to=to, text=message.text)
         return client.send_template(
@@ -203,3 +262,53 @@ def send_whatsapp(delivery: OutboundDelivery) -> str:
         raise exc.as_delivery_error("WhatsApp") from exc
     except ConfigError as exc:
         raise DeliveryError(f"WhatsApp: {exc}", permanent=True) from exc
+
+
+def _send_with_files(
+    delivery: OutboundDelivery, client: WhatsAppClient, *, to: str, files: list[Attachment]
+) -> str:
+    """One message per file, the text as the first file's caption when it fits there (an
+    image, video or document, at most 1,024 characters), else as a message of its own before
+    them. Every file is uploaded before any message goes, so a file the API refuses fails
+    the reply with nothing sent; uploads and messages are recorded, so a retry repeats
+    neither."""
+    too_big = [
+        f"{a.filename} ({a.size // MB + 1} MB, {kind} limit {MAX_BYTES[kind] // MB} MB)"
+        for a in files
+        if a.size > MAX_BYTES[kind := media_kind(a.content_type)]
+    ]
+    if too_big:
+        raise DeliveryError(
+            "WhatsApp: file too large, nothing was sent: " + "; ".join(too_big), permanent=True
+        )
+    for attachment in files:
+        key = f"file:{attachment.pk}"
+        if not parts.recorded(delivery, key).get("media_id"):
+            with attachment.file.open("rb") as handle:
+                media_id = client.upload_media(
+                    name=attachment.filename,
+                    content_type=attachment.content_type,
+                    content=handle.read(),
+                )
+            parts.record(delivery, key, media_id=media_id)
+    text = delivery.message.text
+    caption_first = bool(text) and len(text) <= MAX_CAPTION
+    caption_first = caption_first and media_kind(files[0].content_type) != "audio"
+    plan: list[parts.Part] = []
+    if text and not caption_first:
+        plan.append(parts.Part("text", "the text", lambda: client.send_text(to=to, text=text)))
+    for index, attachment in enumerate(files):
+        key = f"file:{attachment.pk}"
+
+        def send(attachment: Attachment = attachment, key: str = key, index: int = index) -> str:
+            return client.send_media(
+                to=to,
+                kind=media_kind(attachment.content_type),
+                media_id=str(parts.recorded(delivery, key)["media_id"]),
+                caption=text if index == 0 and caption_first else "",
+                filename=attachment.filename,
+            )
+
+        label = attachment.filename + (" with the text" if index == 0 and caption_first else "")
+        plan.append(parts.Part(key, label, send))
+    return parts.send_parts(delivery, plan, provider="WhatsApp")

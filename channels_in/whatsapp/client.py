@@ -54,6 +54,32 @@ class WhatsAppClient:
             ]
         return self._send({"to": to, "type": "template", "template": template})
 
+    def upload_media(self, *, name: str, content_type: str, content: bytes) -> str:
+        """Upload one file for a message to come (POST /<phone number id>/media, multipart);
+        returns its media id. The customer sees nothing until a message names that id."""
+        response = http_call(
+            "POST",
+            f"{self._base}/{self.config.phone_number_id}/media",
+            provider=PROVIDER,
+            error_message=graph_error,
+            data={"messaging_product": "whatsapp", "type": content_type},
+            files={"file": (name, content, content_type)},
+            headers=self._auth(),
+        )
+        return str(response.json()["id"])
+
+    def send_media(
+        self, *, to: str, kind: str, media_id: str, caption: str = "", filename: str = ""
+    ) -> str:
+        """A message of `kind` image, video, audio or document showing an uploaded file.
+        Audio takes no caption; only a document has a file name."""
+        media: dict[str, str] = {"id": media_id}
+        if caption and kind != "audio":
+            media["caption"] = caption
+        if filename and kind == "document":
+            media["filename"] = filename
+        return self._send({"to": to, "type": kind, kind: media})
+
     def download_media(self, media_id: str, *, max_bytes: int) -> tuple[bytes, str]:
         """A customer's media: its URL comes from the media id, then the bytes (both need
         the access token)."""

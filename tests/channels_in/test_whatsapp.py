@@ -373,12 +373,240 @@ def test_the_composer_tells_the_agent_what_the_24_hour_window_allows(
     number.config = {**number.config, "template_name": "support_follow_up"}
     number.save()
     assert _whatsapp_label(ticket).endswith(
-        "outside the 24-hour window: sends the approved template “support_follow_up” with your text"
+        "outside the 24-hour window: sends the approved template “support_follow_up” with your "
+        "text; a reply with files is not sent"
     )
     number.config = {**number.config, "template_takes_text": False}
     number.save()
-    assert _whatsapp_label(ticket).endswith("(your text is not sent)")
+    assert _whatsapp_label(ticket).endswith(
+        "(your text is not sent); a reply with files is not sent"
+    )
 
     client.force_login(agent)
     page = client.get(f"/desk/tickets/{ticket.number}/")
     assert "sends the approved template “support_follow_up”" in page.content.decode()
+
+
+# --- replies with files ------------------------------------------------------------------------
+
+MEDIA = f"{GRAPH}/106540352242922/media"
+MESSAGES = f"{GRAPH}/106540352242922/messages"
+PDF = ("invoice.pdf", "application/pdf", b"%PDF-1.4 invoice")
+PNG = ("photo.png", "image/png", b"\x89PNG\r\n\x1a\n photo")
+
+
+def _reply_with_files(
+    agent: Any, files: list[tuple[str, str, bytes]], text: str = "Here are both."
+) -> OutboundDelivery:
+    from tickets.types import IncomingAttachment
+
+    if not Ticket.objects.exists():
+        post(webhook(messages=[text_message("wamid.IN", "Where is my refund?")]))
+        process_received()
+    reply = services.ticket_reply(
+        ticket=Ticket.objects.get(),
+        author=agent,
+        text=text,
+        attachments=[
+            IncomingAttachment(filename=name, content_type=ctype, payload=payload)
+            for name, ctype, payload in files
+        ],
+    )
+    return OutboundDelivery.objects.get(message=reply)
+
+
+def _accepted(wamid: str) -> dict[str, Any]:
+    return {
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": WA_ID, "wa_id": WA_ID}],
+        "messages": [{"id": wamid}],
+    }
+
+
+def _sent_payloads(calls: Any) -> list[dict[str, Any]]:
+    return [json.loads(call.request.body) for call in calls]
+
+
+@responses.activate
+def test_each_file_is_uploaded_then_sent_with_the_text_as_the_first_caption(
+    number: ChannelAccount, agent: Any
+) -> None:
+    uploads = [
+        responses.post(MEDIA, json={"id": "1013859600285441"}),
+        responses.post(MEDIA, json={"id": "1013859600285442"}),
+    ]
+    messages = [
+        responses.post(MESSAGES, json=_accepted("wamid.DOC")),
+        responses.post(MESSAGES, json=_accepted("wamid.IMG")),
+    ]
+    delivery = _reply_with_files(agent, [PDF, PNG])
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id) == ("sent", "wamid.IMG")
+
+    first_upload = uploads[0].calls[0].request
+    assert first_upload.headers["Content-Type"].startswith("multipart/form-data")
+    assert first_upload.headers["Authorization"] == "Bearer EAAG-access-token"
+    assert b'name="messaging_product"\r\n\r\nwhatsapp' in first_upload.body
+    assert b'name="type"\r\n\r\napplication/pdf' in first_upload.body
+    assert b'name="file"; filename="invoice.pdf"' in first_upload.body
+    assert b"%PDF-1.4 invoice" in first_upload.body
+    second_upload = uploads[1].calls[0].request.body
+    assert b'name="type"\r\n\r\nimage/png' in second_upload and b"photo" in second_upload
+
+    base = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": WA_ID}
+    assert _sent_payloads([messages[0].calls[0], messages[1].calls[0]]) == [
+        {
+            **base,
+            "type": "document",
+            "document": {
+                "id": "1013859600285441",
+                "caption": "Here are both.",
+                "filename": "invoice.pdf",
+            },
+        },
+        {**base, "type": "image", "image": {"id": "1013859600285442"}},
+    ]
+    assert [(p["media_id"], p["id"]) for p in delivery.parts] == [
+        ("1013859600285441", "wamid.DOC"),
+        ("1013859600285442", "wamid.IMG"),
+    ]
+
+
+@responses.activate
+def test_a_long_text_or_an_audio_file_first_sends_the_text_on_its_own(
+    number: ChannelAccount, agent: Any
+) -> None:
+    responses.post(MEDIA, json={"id": "2000000000000001"})
+    sent = responses.post(MESSAGES, json=_accepted("wamid.ANY"))
+    voice = ("answer.ogg", "audio/ogg", b"OggS voice")
+    delivery = _reply_with_files(agent, [voice], text="Listen to this.")
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "sent"
+    text, audio = _sent_payloads(sent.calls)
+    assert text["type"] == "text" and text["text"]["body"] == "Listen to this."
+    assert audio["type"] == "audio" and audio["audio"] == {"id": "2000000000000001"}
+
+    long_text = "Details. " * 120  # over the 1,024 characters a caption may have
+    delivery = _reply_with_files(agent, [PDF], text=long_text)
+    delivery_send(delivery_id=delivery.pk)
+    text, document = _sent_payloads(sent.calls[2:])
+    assert text["type"] == "text" and text["text"]["body"] == long_text
+    assert document["document"] == {"id": "2000000000000001", "filename": "invoice.pdf"}
+
+
+@responses.activate
+def test_a_retry_after_a_partial_send_sends_only_what_is_missing(
+    number: ChannelAccount, agent: Any
+) -> None:
+    from channels_in.errors import DeliveryError
+
+    uploads = responses.post(MEDIA, json={"id": "3000000000000001"})
+    responses.post(MESSAGES, json=_accepted("wamid.DOC"))
+    responses.post(
+        MESSAGES, status=503, json={"error": {"message": "Service unavailable", "code": 2}}
+    )
+    delivery = _reply_with_files(agent, [PDF, PNG])
+    with pytest.raises(DeliveryError) as failed:
+        delivery_send(delivery_id=delivery.pk)
+    assert not failed.value.permanent
+    delivery.refresh_from_db()
+    assert delivery.status == "queued"
+    assert "Sent: invoice.pdf with the text. Not sent: photo.png" in delivery.error
+    assert (len(uploads.calls), len(responses.calls)) == (2, 4)
+
+    responses.replace(responses.POST, MESSAGES, json=_accepted("wamid.IMG"))
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id) == ("sent", "wamid.IMG")
+    retried = responses.calls[4:]
+    assert [c.request.url for c in retried] == [MESSAGES]  # no upload, no second document
+    assert json.loads(retried[0].request.body)["image"] == {"id": "3000000000000001"}
+
+
+@responses.activate
+def test_a_refused_part_fails_the_reply_saying_what_went_out(
+    number: ChannelAccount, agent: Any
+) -> None:
+    responses.post(MEDIA, json={"id": "4000000000000001"})
+    responses.post(MESSAGES, json=_accepted("wamid.DOC"))
+    responses.post(
+        MESSAGES,
+        status=400,
+        json={"error": {"message": "(#131053) Media upload error", "code": 131053}},
+    )
+    delivery = _reply_with_files(agent, [PDF, PNG])
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "failed"
+    assert "only part of this reply went out" in delivery.error
+    assert "Sent: invoice.pdf with the text. Not sent: photo.png" in delivery.error
+    event = delivery.message.ticket.events.filter(kind="delivery").latest("id")
+    assert event.new["status"] == "failed" and "Not sent: photo.png" in event.new["detail"]
+
+
+@responses.activate
+def test_a_file_the_api_will_not_take_fails_the_reply_before_anything_is_sent(
+    number: ChannelAccount, agent: Any
+) -> None:
+    responses.post(
+        MEDIA,
+        status=400,
+        json={"error": {"message": "(#100) Param file must be a file", "code": 100}},
+    )
+    delivery = _reply_with_files(agent, [PDF])
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and "Param file must be a file" in delivery.error
+    assert [c.request.url for c in responses.calls] == [MEDIA]
+
+    big = ("scan.png", "image/png", b"\x89PNG" + b"0" * (5 * 1024 * 1024))
+    too_big = _reply_with_files(agent, [big])
+    delivery_send(delivery_id=too_big.pk)
+    too_big.refresh_from_db()
+    assert too_big.status == "failed" and "scan.png (6 MB, image limit 5 MB)" in too_big.error
+    assert len(responses.calls) == 1
+
+
+def test_outside_the_window_a_reply_with_files_fails_and_nothing_is_sent(
+    number: ChannelAccount, agent: Any
+) -> None:
+    number.config = {**number.config, "template_name": "support_follow_up"}
+    number.save()
+    delivery = _reply_with_files(agent, [PDF])
+    Message.objects.filter(kind="customer").update(created_at=timezone.now() - timedelta(days=2))
+    delivery_send(delivery_id=delivery.pk)  # no HTTP call at all: `responses` is not active
+    delivery.refresh_from_db()
+    assert delivery.status == "failed"
+    assert "carries no files; nothing was sent" in delivery.error
+
+
+@responses.activate
+def test_an_earlier_file_that_fails_to_arrive_fails_the_reply(
+    number: ChannelAccount, agent: Any
+) -> None:
+    responses.post(MEDIA, json={"id": "5000000000000001"})
+    responses.post(MESSAGES, json=_accepted("wamid.DOC"))
+    responses.post(MESSAGES, json=_accepted("wamid.IMG"))
+    delivery = _reply_with_files(agent, [PDF, PNG])
+    delivery_send(delivery_id=delivery.pk)
+    status = {"timestamp": "1763900000", "recipient_id": WA_ID}
+    post(webhook(statuses=[{**status, "id": "wamid.IMG", "status": "delivered"}]))
+    delivery.refresh_from_db()
+    assert delivery.status == "delivered"
+    post(
+        webhook(
+            statuses=[
+                {
+                    **status,
+                    "id": "wamid.DOC",
+                    "status": "failed",
+                    "errors": [{"code": 131053, "title": "Media upload error"}],
+                }
+            ]
+        )
+    )
+    delivery.refresh_from_db()
+    assert delivery.status == "failed"
+    assert "invoice.pdf with the text not delivered: 131053: Media upload error" in delivery.error

@@ -1,0 +1,84 @@
+"""A reply that leaves as several provider messages (its text, then each file on its own, as
+the WhatsApp Cloud API and Messenger's Send API require), sent so that a retry repeats
+nothing the customer already has and a half-sent reply never looks like a sent one.
+
+Each part is recorded on the delivery (`OutboundDelivery.parts`) the moment the provider
+accepts it. The record is written inside `delivery_send`'s transaction, which commits the
+attempt whether it succeeds or raises a DeliveryError: a retry after a failure skips every
+part recorded as sent. (A worker killed outright rolls the attempt back, records included;
+the providers offer no idempotency key that would let us do better.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import DeliveryError
+from .models import OutboundDelivery
+from .webhooks import ProviderError
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One provider message of a reply: `key` is stable across retries ("text",
+    "file:<attachment id>"), `label` is what the agent reads ("the text", "invoice.pdf")."""
+
+    key: str
+    label: str
+    send: Callable[[], str]  # sends it, returns the provider's message id
+
+
+def recorded(delivery: OutboundDelivery, key: str) -> dict[str, Any]:
+    """What was recorded for one part ({} when nothing was)."""
+    for entry in delivery.parts:
+        if isinstance(entry, dict) and entry.get("part") == key:
+            return entry
+    return {}
+
+
+def record(delivery: OutboundDelivery, key: str, **values: str) -> None:
+    """Add `values` to a part's record and save it now (see the module's note on when that
+    commits)."""
+    parts = [dict(entry) for entry in delivery.parts if isinstance(entry, dict)]
+    for entry in parts:
+        if entry.get("part") == key:
+            entry.update(values)
+            break
+    else:
+        parts.append({"part": key, **values})
+    delivery.parts = parts
+    delivery.save(update_fields=["parts"])
+
+
+def send_parts(delivery: OutboundDelivery, parts: Sequence[Part], *, provider: str) -> str:
+    """Send each part not yet recorded as sent, in order; returns the last part's message id
+    (receipts follow that one). When a part fails, the DeliveryError names what went out
+    and what did not, transient (retried from that part) or permanent as the provider's
+    answer says."""
+    last = ""
+    for index, part in enumerate(parts):
+        done = recorded(delivery, part.key).get("id")
+        if done:
+            last = str(done)
+            continue
+        try:
+            last = part.send()
+        except ProviderError as exc:
+            raise partial_failure(provider, parts, index, exc) from exc
+        record(delivery, part.key, id=last, label=part.label)
+    return last
+
+
+def partial_failure(
+    provider: str, parts: Sequence[Part], index: int, exc: ProviderError
+) -> DeliveryError:
+    if index == 0:
+        return exc.as_delivery_error(provider)
+    sent = ", ".join(p.label for p in parts[:index])
+    missing = ", ".join(p.label for p in parts[index:])
+    return DeliveryError(
+        f"{provider}: only part of this reply went out. Sent: {sent}. Not sent: {missing} ({exc})",
+        permanent=not exc.transient,
+    )
