@@ -928,11 +928,14 @@ _SAFE_STYLE_PROPERTIES: Final = frozenset(
 def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
     lowered = value.strip().lower()
     if tag == "img" and attribute == "src":
-        # Remote images are tracking pixels and leak the agent's IP; inline ones are safe.
-        # SVG is refused because it can carry script when opened directly.
+        # Inline images are safe. Remote ones are tracking pixels that leak the agent's IP:
+        # they are kept, but parked in data-remote-src (see sanitize_html) until an agent
+        # asks for them. SVG is refused because it can carry script when opened directly.
         if lowered.startswith("cid:"):
             return value
         if lowered.startswith("data:image/") and not lowered.startswith("data:image/svg"):
+            return value
+        if lowered.startswith(("https://", "http://")):
             return value
         return None
     if attribute == "href" and lowered.startswith(("data:", "cid:")):
@@ -1005,11 +1008,17 @@ def _html_too_complex(html: str) -> bool:
     return False
 
 
+# nh3 writes every attribute as name="value" with quotes escaped, and any "<" of the text as
+# &lt;, so in its output this matches real <img> tags only.
+_REMOTE_IMG_SRC_RE: Final = re.compile(r'(<img\b[^>]*?\s)src="(https?://[^"]*)"', re.IGNORECASE)
+
+
 def sanitize_html(html: str) -> str:
     """Sanitise untrusted HTML for display in the agent UI.
 
     Keeps formatting, tables and links (with ``rel="noopener noreferrer nofollow"``); images
-    only with ``cid:``/``data:image`` sources (remote ``src`` is removed, ``alt`` kept); drops
+    with ``cid:``/``data:image`` sources as they are, remote ones with their URL moved to
+    ``data-remote-src`` so nothing loads until an agent clicks "Show remote images"; drops
     script/style/iframes/forms, every ``on*`` handler and any style that could load a URL.
     Input beyond 1 MiB is cut; absurdly nested markup yields "" (show the text instead).
     """
@@ -1019,9 +1028,10 @@ def sanitize_html(html: str) -> str:
     if _html_too_complex(html):
         return ""
     try:
-        return _valid_str(_CLEANER.clean(html))
+        cleaned = _valid_str(_CLEANER.clean(html))
     except Exception:  # refusing to render beats rendering something unsanitised
         return ""
+    return _REMOTE_IMG_SRC_RE.sub(r'\1data-remote-src="\2"', cleaned)
 
 
 _SKIP_TEXT_TAGS: Final = frozenset({"script", "style", "title", "template", "svg", "math"})

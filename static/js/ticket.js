@@ -21,7 +21,21 @@
   document.addEventListener("click", function (event) {
     const tab = event.target instanceof Element && event.target.closest('.tabs [role="tab"]');
     if (tab) selectTab(tab.dataset.tab, true);
+    const show = event.target instanceof Element && event.target.closest("[data-show-remote-images]");
+    if (show) showRemoteImages(show.closest("article"));
   });
+
+  // An email's remote images arrive parked in data-remote-src (the sanitiser only lets
+  // http(s) URLs through there); they load only when the agent asks, without a referrer.
+  function showRemoteImages(message) {
+    if (!message) return;
+    message.querySelectorAll("img[data-remote-src]").forEach(function (img) {
+      img.referrerPolicy = "no-referrer";
+      img.src = img.dataset.remoteSrc;
+      img.removeAttribute("data-remote-src");
+    });
+    message.querySelector("[data-remote-images]")?.remove();
+  }
 
   document.addEventListener("keydown", function (event) {
     const target = event.target;

@@ -6,6 +6,7 @@ No database: the parser is pure, so nothing here is marked ``django_db``.
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC
 from pathlib import Path
 
@@ -274,7 +275,9 @@ def test_it_sanitises_html() -> None:
     html = parsed.html.lower()
     for forbidden in ("<script", "onclick", "javascript:", "<iframe", "<form", "<input", "<style"):
         assert forbidden not in html
-    assert "tracker.example" not in html
+    # the tracking pixel is parked: nothing loads until an agent asks for remote images
+    assert ' src="https://tracker.example' not in html
+    assert 'data-remote-src="https://tracker.example/p.gif"' in html
     assert 'alt="pixel"' in html
     assert 'src="cid:logo@x"' in html
     assert 'rel="noopener noreferrer nofollow"' in html
@@ -286,6 +289,23 @@ def test_it_sanitises_html() -> None:
     assert parsed.from_address == "mallory@example.com"
     assert parsed.from_name == "Mallory"
     assert parsed.date is not None and parsed.date.hour == 8 and parsed.date.tzinfo == UTC
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        '<img src="https://t.example/a.gif">',
+        "<img alt=\"x\" SRC='http://t.example/a.gif' width=1>",
+        '<img src="https://t.example/a.gif" onerror="x()">',
+        "<p title='<img src=\"https://t.example/a.gif\">'>hi</p>",
+        '&lt;img src="https://t.example/a.gif"&gt;',
+        '<img src="javascript:alert(1)"><img src="data:image/svg+xml,<svg/>">',
+    ],
+)
+def test_it_never_leaves_a_remote_image_that_loads_by_itself(markup: str) -> None:
+    html = sanitize_html(markup)
+    assert not re.search(r"<img[^>]*\ssrc=\"(https?:|javascript:|data:image/svg)", html), html
+    assert "onerror" not in html
 
 
 def test_it_exposes_sanitize_html_and_html_to_text() -> None:

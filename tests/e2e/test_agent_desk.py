@@ -252,3 +252,33 @@ def test_it_lets_an_agent_answer_on_another_channel_and_merge_a_duplicate_contac
     expect(page.locator("#messages")).to_contain_text("A. Example was merged into Alice Example.")
     expect(page.locator("#contact-details")).to_contain_text("alice.home@example.net")
     expect(page.locator(".timeline-list")).to_contain_text("Second account?")
+
+
+def test_it_loads_an_emails_remote_images_only_when_the_agent_asks(
+    page: Any, asgi_server: str, agent: Any, support: Any, artifacts: Path
+) -> None:
+    from channels_in.email.parser import sanitize_html
+
+    # "remote" here is this machine's server: the test may only talk to loopback
+    image_url = f"{asgi_server}/static/img/favicon.svg?pixel=1"
+    ticket = make_ticket(group=support, contact=ContactFactory(), subject="Newsletter reply")
+    Message.objects.filter(ticket=ticket).update(
+        html=sanitize_html(f'<p>See the chart:</p><img src="{image_url}" alt="chart" width="32">')
+    )
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+
+    login(page, asgi_server, agent.email)
+    page.goto(f"{asgi_server}/desk/tickets/{ticket.number}/")
+    notice = page.get_by_text("Remote images are blocked")
+    expect(notice).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    assert image_url not in asked
+
+    page.get_by_role("button", name="Show remote images").click()
+    chart = page.get_by_alt_text("chart")
+    expect(chart).to_have_attribute("src", image_url)
+    page.wait_for_function("() => document.querySelector('img[alt=chart]').naturalWidth > 0")
+    assert image_url in asked
+    expect(notice).to_have_count(0)
+    page.screenshot(path=str(artifacts / "remote-images.png"))
