@@ -12,9 +12,10 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from tickets.models import Channel, Identity, Message
+from tickets.models import Attachment, Channel, Identity, Message
 from tickets.types import IncomingAttachment, IncomingMessage
 
+from .. import parts
 from ..config import ConfigError, MessengerConfig, load_config
 from ..errors import DeliveryError, Ignored, Rejected, UnknownEvent
 from ..models import ChannelKind, InboundMessage, OutboundDelivery
@@ -182,11 +183,69 @@ def send_messenger(delivery: OutboundDelivery) -> str:
             permanent=True,
         )
     tag = "" if age < STANDARD_WINDOW else "HUMAN_AGENT"
+    client = MessengerClient(config)
+    recipient = recipient_id(delivery.recipient)
+    files = list(delivery.message.attachments.order_by("id"))
     try:
-        return MessengerClient(config).send_text(
-            recipient=recipient_id(delivery.recipient), text=delivery.message.text, tag=tag
-        )
+        if files:
+            return _send_with_files(delivery, client, recipient=recipient, tag=tag, files=files)
+        return client.send_text(recipient=recipient, text=delivery.message.text, tag=tag)
     except ProviderError as exc:
         raise exc.as_delivery_error("Messenger") from exc
     except ConfigError as exc:
         raise DeliveryError(f"Messenger: {exc}", permanent=True) from exc
+
+
+MAX_FILE_BYTES = 25 * 1024 * 1024  # the Send API's limit for an uploaded file
+
+
+def attachment_kind(content_type: str) -> str:
+    major = content_type.split("/", 1)[0].lower()
+    return major if major in ("image", "video", "audio") else "file"
+
+
+def _send_with_files(
+    delivery: OutboundDelivery,
+    client: MessengerClient,
+    *,
+    recipient: str,
+    tag: str,
+    files: list[Attachment],
+) -> str:
+    """The text as its own message, then one message per file (an attachment carries no
+    text), each recorded as it goes so a retry sends only what is missing."""
+    too_big = [
+        f"{a.filename} ({a.size // (1024 * 1024) + 1} MB)" for a in files if a.size > MAX_FILE_BYTES
+    ]
+    if too_big:
+        raise DeliveryError(
+            "Messenger takes files of at most 25 MB; nothing was sent. Too large: "
+            + ", ".join(too_big),
+            permanent=True,
+        )
+    text = delivery.message.text
+    plan: list[parts.Part] = []
+    if text:
+        plan.append(
+            parts.Part(
+                "text",
+                "the text",
+                lambda: client.send_text(recipient=recipient, text=text, tag=tag),
+            )
+        )
+    for attachment in files:
+
+        def send(attachment: Attachment = attachment) -> str:
+            with attachment.file.open("rb") as handle:
+                content = handle.read()
+            return client.send_file(
+                recipient=recipient,
+                kind=attachment_kind(attachment.content_type),
+                name=attachment.filename,
+                content_type=attachment.content_type,
+                content=content,
+                tag=tag,
+            )
+
+        plan.append(parts.Part(f"file:{attachment.pk}", attachment.filename, send))
+    return parts.send_parts(delivery, plan, provider="Messenger")

@@ -242,3 +242,124 @@ def test_delivery_and_read_receipts_reach_our_messages(page: ChannelAccount, age
     delivery.refresh_from_db()
     assert delivery.status == "read"
     assert Identity.objects.filter(kind="messenger").count() == 1
+
+
+# --- replies with files ------------------------------------------------------------------------
+
+PDF = ("invoice.pdf", "application/pdf", b"%PDF-1.4 invoice")
+JPEG = ("label.jpg", "image/jpeg", b"\xff\xd8\xff label")
+
+
+def _reply_with_files(
+    agent: Any, files: list[tuple[str, str, bytes]], age: timedelta = timedelta(0)
+) -> OutboundDelivery:
+    from tickets.types import IncomingAttachment
+
+    if not Ticket.objects.exists():
+        post(body(message("m_in", "Is it in stock?")))
+        process_received()
+    Message.objects.filter(kind="customer").update(created_at=timezone.now() - age)
+    reply = services.ticket_reply(
+        ticket=Ticket.objects.get(),
+        author=agent,
+        text="Here is the invoice and the label.",
+        attachments=[
+            IncomingAttachment(filename=name, content_type=ctype, payload=payload)
+            for name, ctype, payload in files
+        ],
+    )
+    return OutboundDelivery.objects.get(message=reply)
+
+
+def _form_field(request_body: bytes, name: str) -> bytes:
+    marker = f'name="{name}"\r\n\r\n'.encode()
+    return request_body.split(marker, 1)[1].split(b"\r\n--", 1)[0]
+
+
+@responses.activate
+def test_the_text_goes_first_then_each_file_uploaded_as_filedata(
+    page: ChannelAccount, agent: Any
+) -> None:
+    sent = [
+        responses.post(SEND, json={"recipient_id": PSID, "message_id": f"m_OUT{n}"})
+        for n in (1, 2, 3)
+    ]
+    delivery = _reply_with_files(agent, [PDF, JPEG])
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id) == ("sent", "m_OUT3")
+
+    text, invoice, label = (s.calls[0].request for s in sent)
+    assert json.loads(text.body) == {
+        "recipient": {"id": PSID},
+        "message": {"text": "Here is the invoice and the label."},
+        "messaging_type": "RESPONSE",
+    }
+    for request in (invoice, label):
+        assert "access_token=EAAB-page-token" in request.url
+        assert request.headers["Content-Type"].startswith("multipart/form-data")
+        assert json.loads(_form_field(request.body, "recipient")) == {"id": PSID}
+        assert _form_field(request.body, "messaging_type") == b"RESPONSE"
+    assert json.loads(_form_field(invoice.body, "message")) == {
+        "attachment": {"type": "file", "payload": {"is_reusable": False}}
+    }
+    assert b'name="filedata"; filename="invoice.pdf"' in invoice.body
+    assert b"Content-Type: application/pdf" in invoice.body and b"%PDF-1.4 invoice" in invoice.body
+    assert json.loads(_form_field(label.body, "message"))["attachment"]["type"] == "image"
+    assert b'name="filedata"; filename="label.jpg"' in label.body
+    assert [p["id"] for p in delivery.parts] == ["m_OUT1", "m_OUT2", "m_OUT3"]
+
+
+@responses.activate
+def test_a_retry_sends_only_the_missing_files_with_the_human_agent_tag(
+    page: ChannelAccount, agent: Any
+) -> None:
+    from channels_in.errors import DeliveryError
+
+    responses.post(SEND, json={"recipient_id": PSID, "message_id": "m_TXT"})
+    responses.post(SEND, status=500, json={"error": {"message": "An unknown error", "code": 1}})
+    delivery = _reply_with_files(agent, [PDF], age=timedelta(days=2))
+    with pytest.raises(DeliveryError):
+        delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "queued"
+    assert "Sent: the text. Not sent: invoice.pdf" in delivery.error
+
+    responses.replace(responses.POST, SEND, json={"recipient_id": PSID, "message_id": "m_PDF"})
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id) == ("sent", "m_PDF")
+    first_text, failed_file, retried_file = (c.request for c in responses.calls)
+    assert json.loads(first_text.body)["tag"] == "HUMAN_AGENT"
+    assert b"invoice.pdf" in failed_file.body
+    assert b"invoice.pdf" in retried_file.body and b"Is it in stock" not in retried_file.body
+    assert _form_field(retried_file.body, "messaging_type") == b"MESSAGE_TAG"
+    assert _form_field(retried_file.body, "tag") == b"HUMAN_AGENT"
+
+
+@responses.activate
+def test_a_refused_file_fails_the_reply_saying_what_went_out(
+    page: ChannelAccount, agent: Any
+) -> None:
+    responses.post(SEND, json={"recipient_id": PSID, "message_id": "m_TXT"})
+    responses.post(SEND, json={"recipient_id": PSID, "message_id": "m_PDF"})
+    responses.post(
+        SEND,
+        status=400,
+        json={"error": {"message": "(#100) Upload attachment failure.", "code": 100}},
+    )
+    delivery = _reply_with_files(agent, [PDF, JPEG])
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "failed"
+    assert "Sent: the text, invoice.pdf. Not sent: label.jpg" in delivery.error
+    assert "Upload attachment failure" in delivery.error
+    event = delivery.message.ticket.events.filter(kind="delivery").latest("id")
+    assert event.new["status"] == "failed" and "Not sent: label.jpg" in event.new["detail"]
+
+    big = ("video.mp4", "video/mp4", b"0" * (25 * 1024 * 1024 + 1))
+    too_big = _reply_with_files(agent, [PDF, big])
+    delivery_send(delivery_id=too_big.pk)
+    too_big.refresh_from_db()
+    assert too_big.status == "failed" and "Too large: video.mp4 (26 MB)" in too_big.error
+    assert len(responses.calls) == 3  # nothing more went out
