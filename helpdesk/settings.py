@@ -54,7 +54,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "helpdesk.admin_site.HelpdeskAdminConfig",  # django.contrib.admin, for the Admin role
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -186,6 +186,7 @@ CACHES = {
 # --- Auth ------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
+    "tickets.backends.RoleBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
 ACCOUNT_LOGIN_METHODS = {"email"}

@@ -36,6 +36,7 @@ from tickets.models import (
     Ticket,
     TicketEvent,
 )
+from tickets.roles import Role
 from tickets.types import IncomingAttachment
 
 pytestmark = pytest.mark.django_db
@@ -270,3 +271,30 @@ def test_it_keeps_the_admin_from_agents(rows: None) -> None:
     response = client_for(agent).get(url(Ticket, "changelist"))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_it_opens_to_the_admin_role_without_staff_status(rows: None) -> None:
+    """Promoting someone to the Admin role is enough: no "staff status" tick as well, and
+    every model is theirs, including ones added after the role's permissions were granted."""
+    root = make_agent("root-role", role=Role.ADMIN)
+    assert not root.is_staff and not root.is_superuser
+    client = client_for(root)
+    assert client.get(reverse("admin:index")).status_code == 200
+    for model in (Ticket, ChatConversation, InboundMessage):
+        assert client.get(url(model, "changelist")).status_code == 200
+
+
+@pytest.mark.parametrize("role", [Role.SUPERVISOR, Role.AGENT])
+def test_it_keeps_the_admin_from_other_roles(role: Role, rows: None) -> None:
+    user = make_agent(f"not-admin-{role}", role=role)
+    assert client_for(user).get(reverse("admin:index")).status_code == 302
+
+
+def test_it_keeps_the_admin_from_a_deactivated_admin(rows: None) -> None:
+    root = make_agent("gone", role=Role.ADMIN)
+    root.is_active = False
+    root.save(update_fields=["is_active"])
+    assert not root.has_perm("tickets.view_ticket")
+    client = Client()
+    client.force_login(root)
+    assert client.get(reverse("admin:index")).status_code == 302
