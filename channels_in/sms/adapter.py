@@ -7,9 +7,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
+from django.dispatch import receiver
 from django.urls import reverse
 
-from tickets.models import Channel, Identity
+from tickets.events import reply_channel_note
+from tickets.models import Channel, Identity, Ticket
 from tickets.types import IncomingAttachment, IncomingMessage
 
 from ..config import ConfigError, SmsConfig, load_config
@@ -102,10 +104,30 @@ def status_callback_url(account_name: str, config: SmsConfig) -> str:
     return base + reverse("channels_in:sms-status", args=[account_name])
 
 
+# MMS would need a public URL for each file (Twilio fetches MediaUrl itself); this desk has
+# no signed, expiring public link to a ticket's files to give it (chat's file links serve
+# chat conversations only), so a reply with files is refused whole rather than sent without
+# them, and the composer says so before the agent sends.
+NO_FILES_NOTE = "text only: a reply with files is not sent"
+
+
+@receiver(reply_channel_note)
+def note_sms_text_only(sender: Any, *, ticket: Ticket, channel: str, **kwargs: Any) -> str:
+    return NO_FILES_NOTE if channel == Channel.SMS else ""
+
+
 @register_deliverer(ChannelKind.SMS)
 def send_sms(delivery: OutboundDelivery) -> str:
     config: SmsConfig = delivery_config(delivery, "SMS")
     assert delivery.account is not None  # delivery_config refused a delivery without one
+    names = list(delivery.message.attachments.order_by("id").values_list("filename", flat=True))
+    if names:
+        raise DeliveryError(
+            "SMS cannot carry files (picture messages need a public link to each file, which "
+            f"this desk does not publish); nothing was sent. Files: {', '.join(names)}. Send "
+            "the reply again without them, or by a channel that takes files.",
+            permanent=True,
+        )
     try:
         return SmsClient(config).send(
             to=delivery.recipient,

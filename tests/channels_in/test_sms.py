@@ -250,3 +250,46 @@ def test_provider_errors_are_permanent_or_retried(number: ChannelAccount, agent:
     delivery_send(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == "failed" and "21211" in delivery.error
+
+
+@responses.activate
+def test_a_reply_with_files_fails_visibly_and_nothing_is_sent(
+    number: ChannelAccount, agent: Any
+) -> None:
+    from tickets.types import IncomingAttachment
+
+    sent = responses.post(API, status=201, json={"sid": "SMout0003", "status": "queued"})
+    post(INBOUND, inbound_sms())
+    [done] = process_received()
+    reply = services.ticket_reply(
+        ticket=Ticket.objects.get(pk=done.ticket_id),
+        author=agent,
+        text="Here is the map.",
+        attachments=[
+            IncomingAttachment(filename="map.png", content_type="image/png", payload=b"\x89PNG")
+        ],
+    )
+    delivery = OutboundDelivery.objects.get(message=reply)
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "failed"
+    assert "SMS cannot carry files" in delivery.error and "map.png" in delivery.error
+    assert "nothing was sent" in delivery.error
+    assert not sent.calls  # not even the text: a reply never leaves without its files
+    event = reply.ticket.events.filter(kind="delivery").latest("id")
+    assert event.new["status"] == "failed" and "SMS cannot carry files" in event.new["detail"]
+
+
+def test_the_composer_says_sms_is_text_only(number: ChannelAccount, agent: Any) -> None:
+    from tickets.selectors import reply_channels, ticket_for_page
+
+    post(INBOUND, inbound_sms())
+    [done] = process_received()
+    ticket = Ticket.objects.get(pk=done.ticket_id)
+    assert dict(reply_channels(ticket_for_page(ticket)))["sms"] == (
+        f"SMS · {CUSTOMER} — text only: a reply with files is not sent"
+    )
+    client = Client()
+    client.force_login(agent)
+    page = client.get(f"/desk/tickets/{ticket.number}/")
+    assert "text only: a reply with files is not sent" in page.content.decode()

@@ -69,7 +69,8 @@ def test_it_offers_every_channel_the_contacts_identities_reach_with_the_tickets_
     assert [value for value, _ in channels] == ["email", "telegram", "whatsapp", "sms"]
     labels = dict(channels)
     assert labels["email"] == "Email · pat@customer.test"
-    assert labels["sms"] == "SMS · +12025550143"  # a WhatsApp number takes texts too
+    # a WhatsApp number takes texts too (and the SMS edge notes it carries no files)
+    assert labels["sms"] == "SMS · +12025550143 — text only: a reply with files is not sent"
 
 
 def test_it_answers_a_phone_ticket_by_sms_never_by_phone(support: Group) -> None:
