@@ -17,7 +17,10 @@ from typing import Any
 
 from .errors import DeliveryError
 from .models import OutboundDelivery
-from .webhooks import ProviderError
+from .webhooks import ProviderError, Receipt
+
+# Where a long text is cut, best first: between paragraphs, between lines, between words.
+BREAKS = ("\n\n", "\n", " ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,4 +84,72 @@ def partial_failure(
     return DeliveryError(
         f"{provider}: only part of this reply went out. Sent: {sent}. Not sent: {missing} ({exc})",
         permanent=not exc.transient,
+    )
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """`text` as consecutive pieces of at most `limit` characters, nothing lost: each cut is
+    at the last paragraph break in the piece's second half, else the last line break there,
+    else the last space, else at `limit` itself (a word longer than half a message). The
+    break a cut falls on is dropped, as is a piece of nothing but whitespace. Deterministic,
+    so a retry cuts the same text into the same pieces."""
+    if limit < 2:
+        raise ValueError(f"cannot split text into pieces of {limit} characters")
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        window = rest[: limit + 2]  # a break just past the limit still counts
+        for brk in BREAKS:
+            cut = window.rfind(brk, limit // 2, limit + len(brk))
+            if cut > 0:
+                piece, rest = rest[:cut], rest[cut + len(brk) :]
+                break
+        else:
+            piece, rest = rest[:limit], rest[limit:]
+        if piece.strip():
+            pieces.append(piece)
+    if rest.strip() or not pieces:
+        pieces.append(rest)
+    return pieces
+
+
+def text_parts(text: str, limit: int, send: Callable[[str], str]) -> list[Part]:
+    """The parts that send `text` in pieces of at most `limit` characters, `send(piece)`
+    sending one. A text that fits is the one part "text" (as replies were recorded before
+    long texts were split); a longer one is "text:1", "text:2", … so a retry sends only
+    the pieces not yet sent."""
+    pieces = split_text(text, limit)
+
+    def sender(piece: str) -> Callable[[], str]:
+        return lambda: send(piece)
+
+    if len(pieces) == 1:
+        return [Part("text", "the text", sender(pieces[0]))]
+    return [
+        Part(f"text:{n}", f"part {n} of {len(pieces)} of the text", sender(piece))
+        for n, piece in enumerate(pieces, start=1)
+    ]
+
+
+def reply_receipt(receipt: Receipt, *, channel: str) -> Receipt:
+    """A reply sent as several messages is followed by its last one; an earlier one failing
+    fails the reply too, naming which part (a provider's receipt names one message)."""
+    if receipt.status != OutboundDelivery.Status.FAILED:
+        return receipt
+    if OutboundDelivery.objects.filter(provider_id=receipt.provider_id).exists():
+        return receipt
+    delivery = (
+        OutboundDelivery.objects.filter(
+            channel=channel, parts__contains=[{"id": receipt.provider_id}]
+        )
+        .exclude(provider_id="")
+        .first()
+    )
+    if delivery is None:
+        return receipt
+    part = next(p for p in delivery.parts if p.get("id") == receipt.provider_id)
+    return Receipt(
+        provider_id=delivery.provider_id,
+        status=receipt.status,
+        detail=f"{part.get('label', 'part')} not delivered: {receipt.detail or 'failed'}",
     )
