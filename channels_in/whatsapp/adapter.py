@@ -30,7 +30,7 @@ from ..webhooks import (
     location_text,
     register_receipts,
 )
-from .client import WhatsAppClient
+from .client import MAX_CAPTION, MAX_TEMPLATE_TEXT, MAX_TEXT, WhatsAppClient
 from .parser import parse_message, parse_status
 
 WINDOW = timedelta(hours=24)
@@ -135,31 +135,7 @@ def whatsapp_receipts(inbound: InboundMessage) -> Iterable[Receipt]:
     event, payload = _event(inbound)
     if event != "status":
         raise UnknownEvent(f"WhatsApp event {event!r} is not a receipt")
-    return [_for_the_reply(parse_status(payload))]
-
-
-def _for_the_reply(receipt: Receipt) -> Receipt:
-    """A reply sent with files is several messages, and its delivery follows the last one;
-    an earlier message failing fails the reply too, naming which part."""
-    if receipt.status != OutboundDelivery.Status.FAILED:
-        return receipt
-    if OutboundDelivery.objects.filter(provider_id=receipt.provider_id).exists():
-        return receipt
-    delivery = (
-        OutboundDelivery.objects.filter(
-            channel=ChannelKind.WHATSAPP, parts__contains=[{"id": receipt.provider_id}]
-        )
-        .exclude(provider_id="")
-        .first()
-    )
-    if delivery is None:
-        return receipt
-    part = next(p for p in delivery.parts if p.get("id") == receipt.provider_id)
-    return Receipt(
-        provider_id=delivery.provider_id,
-        status=receipt.status,
-        detail=f"{part.get('label', 'part')} not delivered: {receipt.detail or 'failed'}",
-    )
+    return [parts.reply_receipt(parse_status(payload), channel=ChannelKind.WHATSAPP)]
 
 
 def last_customer_message_at(contact_id: int) -> Any:
@@ -216,7 +192,6 @@ MEDIA_KINDS = {
     "audio/ogg": "audio",
 }
 MAX_BYTES = {"image": 5 * MB, "video": 16 * MB, "audio": 16 * MB, "document": 100 * MB}
-MAX_CAPTION = 1024
 
 
 def media_kind(content_type: str) -> str:
@@ -246,17 +221,28 @@ def send_whatsapp(delivery: OutboundDelivery) -> str:
             "files on another channel, or this reply again without them.",
             permanent=True,
         )
+    template_text = not in_window and config.template_takes_text
+    if template_text and len(message.text) > MAX_TEMPLATE_TEXT:
+        # one template message carries the text: it cannot be split across several
+        raise DeliveryError(
+            f"WhatsApp: outside the 24-hour window the approved template carries at most "
+            f"{MAX_TEMPLATE_TEXT} characters of text (this reply: {len(message.text)}); "
+            "nothing was sent. Shorten the reply, or answer on another channel.",
+            permanent=True,
+        )
     client = WhatsAppClient(config)
     try:
         if files:
             return _send_with_files(delivery, client, to=to, files=files)
         if in_window:
-            return client.send_text(to=to, text=message.text)
+            return parts.send_parts(
+                delivery, _text_parts(client, to=to, text=message.text), provider="WhatsApp"
+            )
         return client.send_template(
             to=to,
             name=config.template_name,
             language=config.template_language,
-            text=message.text if config.template_takes_text else None,
+            text=message.text if template_text else None,
         )
     except ProviderError as exc:
         raise exc.as_delivery_error("WhatsApp") from exc
@@ -264,12 +250,18 @@ def send_whatsapp(delivery: OutboundDelivery) -> str:
         raise DeliveryError(f"WhatsApp: {exc}", permanent=True) from exc
 
 
+def _text_parts(client: WhatsAppClient, *, to: str, text: str) -> list[parts.Part]:
+    """The text as one message, or as several in order when it is longer than a message
+    may be (never cut short)."""
+    return parts.text_parts(text, MAX_TEXT, lambda piece: client.send_text(to=to, text=piece))
+
+
 def _send_with_files(
     delivery: OutboundDelivery, client: WhatsAppClient, *, to: str, files: list[Attachment]
 ) -> str:
     """One message per file, the text as the first file's caption when it fits there (an
-    image, video or document, at most 1,024 characters), else as a message of its own before
-    them. Every file is uploaded before any message goes, so a file the API refuses fails
+    image, video or document, at most 1,024 characters), else as message(s) of its own
+    before them. Every file is uploaded before any message goes, so a file the API refuses fails
     the reply with nothing sent; uploads and messages are recorded, so a retry repeats
     neither."""
     too_big = [
@@ -296,7 +288,7 @@ def _send_with_files(
     caption_first = caption_first and media_kind(files[0].content_type) != "audio"
     plan: list[parts.Part] = []
     if text and not caption_first:
-        plan.append(parts.Part("text", "the text", lambda: client.send_text(to=to, text=text)))
+        plan.extend(_text_parts(client, to=to, text=text))
     for index, attachment in enumerate(files):
         key = f"file:{attachment.pk}"
 

@@ -8,6 +8,18 @@ from ..config import WhatsAppConfig
 from ..webhooks import download, http_call
 
 PROVIDER = "WhatsApp"
+# The Cloud API's limits, in characters: a text message's body, a media caption, and a
+# template's text parameter. Callers split or refuse a longer text; the client never cuts it.
+MAX_TEXT = 4096
+MAX_CAPTION = 1024
+MAX_TEMPLATE_TEXT = 1024
+
+
+def check_length(what: str, text: str, limit: int) -> None:
+    """Refuse, loudly, a text the API would cut or reject: a caller's bug, never the
+    customer's problem to discover."""
+    if len(text) > limit:
+        raise ValueError(f"{PROVIDER} {what} of {len(text)} characters, over {limit}")
 
 
 def graph_error(body: Any) -> str:
@@ -42,15 +54,15 @@ class WhatsAppClient:
         return str(response.json()["messages"][0]["id"])
 
     def send_text(self, *, to: str, text: str) -> str:
-        return self._send(
-            {"to": to, "type": "text", "text": {"preview_url": False, "body": text[:4096]}}
-        )
+        check_length("text", text, MAX_TEXT)
+        return self._send({"to": to, "type": "text", "text": {"preview_url": False, "body": text}})
 
     def send_template(self, *, to: str, name: str, language: str, text: str | None) -> str:
         template: dict[str, Any] = {"name": name, "language": {"code": language}}
         if text is not None:
+            check_length("template text", text, MAX_TEMPLATE_TEXT)
             template["components"] = [
-                {"type": "body", "parameters": [{"type": "text", "text": text[:1024]}]}
+                {"type": "body", "parameters": [{"type": "text", "text": text}]}
             ]
         return self._send({"to": to, "type": "template", "template": template})
 
@@ -74,6 +86,7 @@ class WhatsAppClient:
         """A message of `kind` image, video, audio or document showing an uploaded file.
         Audio takes no caption; only a document has a file name."""
         media: dict[str, str] = {"id": media_id}
+        check_length("caption", caption, MAX_CAPTION)
         if caption and kind != "audio":
             media["caption"] = caption
         if filename and kind == "document":

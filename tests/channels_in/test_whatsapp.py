@@ -16,6 +16,7 @@ from channels_in.models import ChannelAccount, ChannelKind, InboundMessage, Outb
 from channels_in.services import delivery_send
 from tests.channels_in.chat_support import FAST_HASHERS
 from tests.channels_in.provider_support import hub_signed, process_received
+from tests.channels_in.test_parts import assert_pieces_of
 from tickets import services
 from tickets.models import Identity, Message, Ticket
 
@@ -209,13 +210,15 @@ def test_it_downloads_media_and_reads_locations(number: ChannelAccount) -> None:
     assert place.metadata["location"]["longitude"] == 2.2944813
 
 
-def _reply(agent: Any, customer_said_at: Any = None) -> OutboundDelivery:
+def _reply(
+    agent: Any, customer_said_at: Any = None, text: str = "It was sent yesterday."
+) -> OutboundDelivery:
     post(webhook(messages=[text_message("wamid.IN", "Where is my refund?")]))
     [done] = process_received()
     if customer_said_at is not None:
         Message.objects.filter(pk=done.message_id).update(created_at=customer_said_at)
     reply = services.ticket_reply(
-        ticket=Ticket.objects.get(pk=done.ticket_id), author=agent, text="It was sent yesterday."
+        ticket=Ticket.objects.get(pk=done.ticket_id), author=agent, text=text
     )
     return OutboundDelivery.objects.get(message=reply)
 
@@ -610,3 +613,94 @@ def test_an_earlier_file_that_fails_to_arrive_fails_the_reply(
     delivery.refresh_from_db()
     assert delivery.status == "failed"
     assert "invoice.pdf with the text not delivered: 131053: Media upload error" in delivery.error
+
+
+# About 6,100 characters: two WhatsApp text messages of at most 4,096.
+LONG = "\n\n".join(
+    f"Step {n}: " + "Open Settings, then check the value shown there. " * 10 for n in range(1, 13)
+)
+
+
+@responses.activate
+def test_a_text_longer_than_a_message_goes_as_several_in_order_nothing_cut(
+    number: ChannelAccount, agent: Any
+) -> None:
+    sent = [
+        responses.post(MESSAGES, json=_accepted("wamid.P1")),
+        responses.post(MESSAGES, json=_accepted("wamid.P2")),
+    ]
+    delivery = _reply(agent, text=LONG)
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id) == ("sent", "wamid.P2")
+    payloads = _sent_payloads(responses.calls)
+    assert [p["type"] for p in payloads] == ["text", "text"]
+    pieces = [p["text"]["body"] for p in payloads]
+    assert_pieces_of(LONG, pieces, 4096)
+    assert pieces[0].endswith("there. ") and pieces[1].startswith("Step ")  # a paragraph break
+    assert [(p["part"], p["id"]) for p in delivery.parts] == [
+        ("text:1", "wamid.P1"),
+        ("text:2", "wamid.P2"),
+    ]
+    assert len(sent[0].calls) == len(sent[1].calls) == 1
+
+
+@responses.activate
+def test_a_retry_of_a_long_text_sends_only_the_pieces_not_sent(
+    number: ChannelAccount, agent: Any
+) -> None:
+    from channels_in.errors import DeliveryError
+
+    responses.post(MESSAGES, json=_accepted("wamid.P1"))
+    responses.post(
+        MESSAGES, status=503, json={"error": {"message": "Service unavailable", "code": 2}}
+    )
+    delivery = _reply(agent, text=LONG)
+    with pytest.raises(DeliveryError) as failed:
+        delivery_send(delivery_id=delivery.pk)
+    assert not failed.value.permanent
+    delivery.refresh_from_db()
+    assert delivery.status == "queued"
+    assert "Sent: part 1 of 2 of the text. Not sent: part 2 of 2 of the text" in delivery.error
+
+    responses.replace(responses.POST, MESSAGES, json=_accepted("wamid.P2"))
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id) == ("sent", "wamid.P2")
+    first, failed_second, retried = (p["text"]["body"] for p in _sent_payloads(responses.calls))
+    assert retried == failed_second != first
+    assert_pieces_of(LONG, [first, retried], 4096)
+
+
+@responses.activate
+def test_a_long_text_with_a_file_goes_as_its_messages_then_the_file(
+    number: ChannelAccount, agent: Any
+) -> None:
+    responses.post(MEDIA, json={"id": "6000000000000001"})
+    responses.post(MESSAGES, json=_accepted("wamid.ANY"))
+    delivery = _reply_with_files(agent, [PDF], text=LONG)
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "sent"
+    *texts, document = _sent_payloads(responses.calls[1:])
+    assert_pieces_of(LONG, [t["text"]["body"] for t in texts], 4096)
+    assert len(texts) == 2
+    assert document["document"] == {"id": "6000000000000001", "filename": "invoice.pdf"}
+
+
+@responses.activate
+def test_a_template_text_over_its_limit_fails_and_nothing_is_sent(
+    number: ChannelAccount, agent: Any
+) -> None:
+    number.config = {
+        **number.config,
+        "template_name": "support_follow_up",
+        "template_language": "en",
+    }
+    number.save()
+    sent = responses.post(MESSAGES, json=_accepted("wamid.TPL"))
+    delivery = _reply(agent, customer_said_at=timezone.now() - timedelta(days=3), text=LONG)
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and "at most 1024 characters" in delivery.error
+    assert not sent.calls
