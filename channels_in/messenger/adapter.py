@@ -21,7 +21,7 @@ from ..errors import DeliveryError, Ignored, Rejected, UnknownEvent
 from ..models import ChannelKind, InboundMessage, OutboundDelivery
 from ..services import register_deliverer, register_normaliser
 from ..webhooks import ProviderError, Receipt, delivery_config, location_text, register_receipts
-from .client import MessengerClient
+from .client import MAX_TEXT, MessengerClient
 from .parser import identity_value, parse_message, recipient_id
 
 STANDARD_WINDOW = timedelta(hours=24)
@@ -189,7 +189,8 @@ def send_messenger(delivery: OutboundDelivery) -> str:
     try:
         if files:
             return _send_with_files(delivery, client, recipient=recipient, tag=tag, files=files)
-        return client.send_text(recipient=recipient, text=delivery.message.text, tag=tag)
+        plan = _text_parts(client, recipient=recipient, tag=tag, text=delivery.message.text)
+        return parts.send_parts(delivery, plan, provider="Messenger")
     except ProviderError as exc:
         raise exc.as_delivery_error("Messenger") from exc
     except ConfigError as exc:
@@ -204,6 +205,16 @@ def attachment_kind(content_type: str) -> str:
     return major if major in ("image", "video", "audio") else "file"
 
 
+def _text_parts(
+    client: MessengerClient, *, recipient: str, tag: str, text: str
+) -> list[parts.Part]:
+    """The text as one message, or as several in order when it is longer than a message
+    may be (never cut short)."""
+    return parts.text_parts(
+        text, MAX_TEXT, lambda piece: client.send_text(recipient=recipient, text=piece, tag=tag)
+    )
+
+
 def _send_with_files(
     delivery: OutboundDelivery,
     client: MessengerClient,
@@ -212,7 +223,7 @@ def _send_with_files(
     tag: str,
     files: list[Attachment],
 ) -> str:
-    """The text as its own message, then one message per file (an attachment carries no
+    """The text as its own message(s), then one message per file (an attachment carries no
     text), each recorded as it goes so a retry sends only what is missing."""
     too_big = [
         f"{a.filename} ({a.size // (1024 * 1024) + 1} MB)" for a in files if a.size > MAX_FILE_BYTES
@@ -226,13 +237,7 @@ def _send_with_files(
     text = delivery.message.text
     plan: list[parts.Part] = []
     if text:
-        plan.append(
-            parts.Part(
-                "text",
-                "the text",
-                lambda: client.send_text(recipient=recipient, text=text, tag=tag),
-            )
-        )
+        plan.extend(_text_parts(client, recipient=recipient, tag=tag, text=text))
     for attachment in files:
 
         def send(attachment: Attachment = attachment) -> str:

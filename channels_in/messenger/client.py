@@ -10,6 +10,7 @@ from ..webhooks import download, http_call
 from ..whatsapp.client import graph_error
 
 PROVIDER = "Messenger"
+MAX_TEXT = 2000  # the Send API's limit for a text message, in characters
 
 
 class MessengerClient:
@@ -35,9 +36,11 @@ class MessengerClient:
         )
 
     def send_text(self, *, recipient: str, text: str, tag: str = "") -> str:
+        if len(text) > MAX_TEXT:  # a caller's bug: split it (parts.text_parts), never cut it
+            raise ValueError(f"{PROVIDER} text of {len(text)} characters, over {MAX_TEXT}")
         body: dict[str, Any] = {
             "recipient": {"id": recipient},
-            "message": {"text": text[:2000]},
+            "message": {"text": text},
             **self._messaging(tag),
         }
         return self._post(json=body)

@@ -15,6 +15,7 @@ from channels_in.models import ChannelAccount, ChannelKind, InboundMessage, Outb
 from channels_in.services import delivery_send
 from tests.channels_in.chat_support import FAST_HASHERS
 from tests.channels_in.provider_support import hub_signed, process_received
+from tests.channels_in.test_parts import assert_pieces_of
 from tickets import services
 from tickets.models import Identity, Message, Ticket
 
@@ -174,12 +175,14 @@ def test_attachments_are_downloaded_and_locations_written_out(page: ChannelAccou
     assert "40.712800, -74.006000" in place.text and "Pinned Location" in place.text
 
 
-def _reply(agent: Any, age: timedelta = timedelta(0)) -> OutboundDelivery:
+def _reply(
+    agent: Any, age: timedelta = timedelta(0), text: str = "Yes, 4 left."
+) -> OutboundDelivery:
     post(body(message("m_in", "Is it in stock?")))
     [done] = process_received()
     Message.objects.filter(pk=done.message_id).update(created_at=timezone.now() - age)
     reply = services.ticket_reply(
-        ticket=Ticket.objects.get(pk=done.ticket_id), author=agent, text="Yes, 4 left."
+        ticket=Ticket.objects.get(pk=done.ticket_id), author=agent, text=text
     )
     return OutboundDelivery.objects.get(message=reply)
 
@@ -251,7 +254,10 @@ JPEG = ("label.jpg", "image/jpeg", b"\xff\xd8\xff label")
 
 
 def _reply_with_files(
-    agent: Any, files: list[tuple[str, str, bytes]], age: timedelta = timedelta(0)
+    agent: Any,
+    files: list[tuple[str, str, bytes]],
+    age: timedelta = timedelta(0),
+    text: str = "Here is the invoice and the label.",
 ) -> OutboundDelivery:
     from tickets.types import IncomingAttachment
 
@@ -262,7 +268,7 @@ def _reply_with_files(
     reply = services.ticket_reply(
         ticket=Ticket.objects.get(),
         author=agent,
-        text="Here is the invoice and the label.",
+        text=text,
         attachments=[
             IncomingAttachment(filename=name, content_type=ctype, payload=payload)
             for name, ctype, payload in files
@@ -363,3 +369,65 @@ def test_a_refused_file_fails_the_reply_saying_what_went_out(
     too_big.refresh_from_db()
     assert too_big.status == "failed" and "Too large: video.mp4 (26 MB)" in too_big.error
     assert len(responses.calls) == 3  # nothing more went out
+
+
+# About 5,000 characters, in lines: three Send API texts of at most 2,000.
+LONG = "\n".join(f"{n}. Check the cable, then restart the router and wait." for n in range(90))
+
+
+@responses.activate
+def test_a_text_longer_than_a_message_goes_as_several_in_order_nothing_cut(
+    page: ChannelAccount, agent: Any
+) -> None:
+    for n in range(1, 4):
+        responses.post(SEND, json={"recipient_id": PSID, "message_id": f"m_P{n}"})
+    delivery = _reply(agent, text=LONG)
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id) == ("sent", "m_P3")
+    bodies = [json.loads(c.request.body) for c in responses.calls]
+    pieces = [b["message"]["text"] for b in bodies]
+    assert_pieces_of(LONG, pieces, 2000)
+    assert len(pieces) == 3 and all(p.endswith("wait.") for p in pieces)  # cut between lines
+    assert {b["messaging_type"] for b in bodies} == {"RESPONSE"}
+    assert [p["id"] for p in delivery.parts] == ["m_P1", "m_P2", "m_P3"]
+
+
+@responses.activate
+def test_a_retry_of_a_long_text_sends_only_the_pieces_not_sent(
+    page: ChannelAccount, agent: Any
+) -> None:
+    from channels_in.errors import DeliveryError
+
+    responses.post(SEND, json={"recipient_id": PSID, "message_id": "m_P1"})
+    responses.post(SEND, json={"recipient_id": PSID, "message_id": "m_P2"})
+    responses.post(SEND, status=500, json={"error": {"message": "An unknown error", "code": 1}})
+    delivery = _reply(agent, text=LONG, age=timedelta(days=2))
+    with pytest.raises(DeliveryError):
+        delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "queued"
+    assert "Not sent: part 3 of 3 of the text" in delivery.error
+
+    responses.replace(responses.POST, SEND, json={"recipient_id": PSID, "message_id": "m_P3"})
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id) == ("sent", "m_P3")
+    bodies = [json.loads(c.request.body) for c in responses.calls]
+    assert len(bodies) == 4 and bodies[3] == bodies[2]  # only the third piece again
+    assert {b["tag"] for b in bodies} == {"HUMAN_AGENT"}
+    assert_pieces_of(LONG, [b["message"]["text"] for b in bodies[:3]], 2000)
+
+
+@responses.activate
+def test_a_long_text_with_a_file_goes_as_its_messages_then_the_file(
+    page: ChannelAccount, agent: Any
+) -> None:
+    responses.post(SEND, json={"recipient_id": PSID, "message_id": "m_ANY"})
+    delivery = _reply_with_files(agent, [PDF], text=LONG)
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "sent"
+    *texts, upload = (c.request for c in responses.calls)
+    assert_pieces_of(LONG, [json.loads(t.body)["message"]["text"] for t in texts], 2000)
+    assert b'name="filedata"; filename="invoice.pdf"' in upload.body
