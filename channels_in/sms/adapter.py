@@ -14,12 +14,13 @@ from tickets.events import reply_channel_note
 from tickets.models import Channel, Identity, Ticket
 from tickets.types import IncomingAttachment, IncomingMessage
 
+from .. import parts
 from ..config import ConfigError, SmsConfig, load_config
 from ..errors import DeliveryError, UnknownEvent
 from ..models import ChannelKind, InboundMessage, OutboundDelivery
 from ..services import register_deliverer, register_normaliser
 from ..webhooks import ProviderError, Receipt, delivery_config, location_text, register_receipts
-from .client import SmsClient
+from .client import MAX_BODY, SmsClient
 from .parser import event_of, form, parse_message, parse_status
 
 
@@ -96,7 +97,7 @@ def sms_receipts(inbound: InboundMessage) -> Iterable[Receipt]:
     event = event_of(inbound.content_type)
     if event != "status":
         raise UnknownEvent(f"SMS webhook event {event!r} is not a receipt")
-    return [parse_status(form(bytes(inbound.raw)))]
+    return [parts.reply_receipt(parse_status(form(bytes(inbound.raw))), channel=ChannelKind.SMS)]
 
 
 def status_callback_url(account_name: str, config: SmsConfig) -> str:
@@ -128,12 +129,16 @@ def send_sms(delivery: OutboundDelivery) -> str:
             "the reply again without them, or by a channel that takes files.",
             permanent=True,
         )
+    client = SmsClient(config)
+    callback = status_callback_url(delivery.account.name, config)
+    plan = parts.text_parts(
+        delivery.message.text,
+        MAX_BODY,
+        lambda piece: client.send(to=delivery.recipient, body=piece, status_callback=callback),
+    )
     try:
-        return SmsClient(config).send(
-            to=delivery.recipient,
-            body=delivery.message.text,
-            status_callback=status_callback_url(delivery.account.name, config),
-        )
+        # a long reply goes as several messages, each recorded, so a retry sends only the rest
+        return parts.send_parts(delivery, plan, provider="SMS")
     except ProviderError as exc:
         raise exc.as_delivery_error("SMS") from exc
     except ConfigError as exc:

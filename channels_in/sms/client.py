@@ -8,6 +8,7 @@ from ..config import SmsConfig
 from ..webhooks import download, http_call
 
 PROVIDER = "SMS provider"
+MAX_BODY = 1600  # Twilio's limit for one message's Body (it sends it as linked segments)
 
 
 def twilio_error(body: Any) -> str:
@@ -25,7 +26,9 @@ class SmsClient:
 
     def send(self, *, to: str, body: str, status_callback: str = "") -> str:
         url = f"{self.config.api_base}/2010-04-01/Accounts/{self.config.account_sid}/Messages.json"
-        data = {"To": to, "From": self.config.from_number, "Body": body[:1600]}
+        if len(body) > MAX_BODY:  # a caller's bug: split it (parts.text_parts), never cut it
+            raise ValueError(f"{PROVIDER} body of {len(body)} characters, over {MAX_BODY}")
+        data = {"To": to, "From": self.config.from_number, "Body": body}
         if status_callback:
             data["StatusCallback"] = status_callback
         response = http_call(

@@ -15,6 +15,7 @@ from channels_in.models import ChannelAccount, ChannelKind, InboundMessage, Outb
 from channels_in.services import delivery_send
 from tests.channels_in.chat_support import FAST_HASHERS
 from tests.channels_in.provider_support import process_received, twilio_signed
+from tests.channels_in.test_parts import assert_pieces_of
 from tickets import services
 from tickets.models import Identity, Message, Ticket
 
@@ -158,11 +159,11 @@ def test_picture_messages_are_downloaded_with_the_account_credentials(
     assert responses.calls[0].request.headers["Authorization"] == expected
 
 
-def _reply(agent: Any) -> OutboundDelivery:
+def _reply(agent: Any, text: str = "Yes, until 6pm.") -> OutboundDelivery:
     post(INBOUND, inbound_sms())
     [done] = process_received()
     reply = services.ticket_reply(
-        ticket=Ticket.objects.get(pk=done.ticket_id), author=agent, text="Yes, until 6pm."
+        ticket=Ticket.objects.get(pk=done.ticket_id), author=agent, text=text
     )
     return OutboundDelivery.objects.get(message=reply)
 
@@ -293,3 +294,88 @@ def test_the_composer_says_sms_is_text_only(number: ChannelAccount, agent: Any) 
     client.force_login(agent)
     page = client.get(f"/desk/tickets/{ticket.number}/")
     assert "text only: a reply with files is not sent" in page.content.decode()
+
+
+# About 4,000 characters of words: three messages of at most 1,600.
+LONG = " ".join(f"word{n}" for n in range(600))
+
+
+def _queued(sid: str) -> dict[str, Any]:
+    return {"account_sid": SID, "sid": sid, "status": "queued", "to": CUSTOMER}
+
+
+@responses.activate
+def test_a_text_longer_than_a_message_goes_as_several_in_order_nothing_cut(
+    number: ChannelAccount, agent: Any
+) -> None:
+    for n in range(1, 4):
+        responses.post(API, status=201, json=_queued(f"SMpart000{n}"))
+    delivery = _reply(agent, text=LONG)
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id) == ("sent", "SMpart0003")
+    forms = [parse_qs(c.request.body) for c in responses.calls]
+    pieces = [f["Body"][0] for f in forms]
+    assert len(pieces) == 3
+    assert_pieces_of(LONG, pieces, 1600)
+    assert " ".join(pieces) == LONG  # cut at spaces, no word split
+    assert all(f["StatusCallback"] and f["To"] == [CUSTOMER] for f in forms)
+
+
+@responses.activate
+def test_a_retry_of_a_long_text_sends_only_the_pieces_not_sent(
+    number: ChannelAccount, agent: Any
+) -> None:
+    responses.post(API, status=201, json=_queued("SMpart0001"))
+    responses.post(
+        API, status=503, json={"code": 20503, "message": "Service unavailable", "status": 503}
+    )
+    delivery = _reply(agent, text=LONG)
+    with pytest.raises(DeliveryError) as failed:
+        delivery_send(delivery_id=delivery.pk)
+    assert not failed.value.permanent
+    delivery.refresh_from_db()
+    assert delivery.status == "queued"
+    assert "Sent: part 1 of 3 of the text. Not sent: part 2 of 3 of the text" in delivery.error
+
+    responses.replace(responses.POST, API, status=201, json=_queued("SMpart0009"))
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id) == ("sent", "SMpart0009")
+    bodies = [parse_qs(c.request.body)["Body"][0] for c in responses.calls]
+    assert len(bodies) == 4 and bodies[2] == bodies[1]  # the first piece went only once
+    assert " ".join([bodies[0], *bodies[2:]]) == LONG
+
+
+@responses.activate
+def test_an_earlier_piece_undelivered_fails_the_reply_naming_it(
+    number: ChannelAccount, agent: Any
+) -> None:
+    for n in range(1, 4):
+        responses.post(API, status=201, json=_queued(f"SMpart000{n}"))
+    delivery = _reply(agent, text=LONG)
+    delivery_send(delivery_id=delivery.pk)
+    post(STATUS, {"MessageSid": "SMpart0003", "MessageStatus": "delivered", "AccountSid": SID})
+    post(
+        STATUS,
+        {
+            "MessageSid": "SMpart0001",
+            "MessageStatus": "undelivered",
+            "ErrorCode": "30003",
+            "AccountSid": SID,
+        },
+    )
+    delivery.refresh_from_db()
+    assert delivery.status == "failed"
+    assert "part 1 of 3 of the text not delivered" in delivery.error and "30003" in delivery.error
+
+
+def test_the_client_refuses_a_body_over_the_limit_rather_than_cut_it(
+    number: ChannelAccount,
+) -> None:
+    from channels_in.config import load_config
+    from channels_in.sms.client import SmsClient
+
+    with responses.RequestsMock() as mock, pytest.raises(ValueError, match="1601 characters"):
+        SmsClient(load_config(number)).send(to=CUSTOMER, body="x" * 1601)
+    assert not mock.calls
