@@ -12,12 +12,13 @@ from django.conf import settings
 from tickets.models import Channel, Identity
 from tickets.types import IncomingAttachment, IncomingMessage
 
+from .. import parts
 from ..config import ConfigError, TelegramConfig, load_config
 from ..errors import DeliveryError, Ignored, Rejected
 from ..models import ChannelKind, InboundMessage, OutboundDelivery
 from ..services import register_deliverer, register_normaliser
 from ..webhooks import ProviderError, delivery_config, location_text
-from .client import TelegramClient
+from .client import MAX_CAPTION, MAX_TEXT, TelegramClient
 from .parser import MESSAGE_EVENTS, TelegramMessage, check_event, parse_message, update_event
 
 log = logging.getLogger(__name__)
@@ -131,36 +132,52 @@ def normalise_telegram(inbound: InboundMessage) -> IncomingMessage:
 
 
 MAX_FILES = 10  # sendMediaGroup's limit
-MAX_CAPTION = 1024  # a caption's limit (a text message alone may have 4,096)
 
 
 @register_deliverer(ChannelKind.TELEGRAM)
 def send_telegram(delivery: OutboundDelivery) -> str:
+    """The text as one message, or several in order when it is longer than a message may
+    be; the files as one document or album under the text as caption when it fits there,
+    else after the text's messages. Each message is recorded as it goes (`parts`), so a
+    retry sends only what is missing."""
     config: TelegramConfig = delivery_config(delivery, "Telegram")
     message = delivery.message
     files = list(message.attachments.order_by("id"))
-    if len(files) > MAX_FILES or (files and len(message.text) > MAX_CAPTION):
-        # one Bot API call per reply or none: a retry must never send half of it twice
+    if len(files) > MAX_FILES:
+        # sendMediaGroup's limit; more would take several albums, which we do not split
         raise DeliveryError(
-            f"Telegram takes at most {MAX_FILES} files under a text of at most {MAX_CAPTION} "
-            f"characters in one message (this reply: {len(files)} files, "
-            f"{len(message.text)} characters). Shorten it or send the files in another reply.",
+            f"Telegram takes at most {MAX_FILES} files in one message (this reply: "
+            f"{len(files)} files); nothing was sent. Send some of them in another reply.",
             permanent=True,
         )
+    chat = delivery.recipient
     try:
         client = TelegramClient(config)
-        if files:
-            uploads = []
-            for attachment in files:
-                with attachment.file.open("rb") as handle:
-                    uploads.append((attachment.filename, attachment.content_type, handle.read()))
-            message_id = client.send_documents(
-                chat_id=delivery.recipient, files=uploads, caption=message.text
+        text = message.text
+        caption = text if files and len(text) <= MAX_CAPTION else ""
+        plan: list[parts.Part] = []
+        if not files or (text and not caption):
+            plan = parts.text_parts(
+                text, MAX_TEXT, lambda piece: str(client.send_message(chat_id=chat, text=piece))
             )
-        else:
-            message_id = client.send_message(chat_id=delivery.recipient, text=message.text)
+        if files:
+
+            def send_files() -> str:
+                uploads = []
+                for attachment in files:
+                    with attachment.file.open("rb") as handle:
+                        uploads.append(
+                            (attachment.filename, attachment.content_type, handle.read())
+                        )
+                return str(client.send_documents(chat_id=chat, files=uploads, caption=caption))
+
+            names = ", ".join(a.filename for a in files)
+            plan.append(
+                parts.Part("files", names + (" with the text" if caption else ""), send_files)
+            )
+        message_id = parts.send_parts(delivery, plan, provider="Telegram")
     except ProviderError as exc:
         raise exc.as_delivery_error("Telegram") from exc
     except ConfigError as exc:
         raise DeliveryError(f"Telegram: {exc}", permanent=True) from exc
-    return f"{delivery.recipient}:{message_id}"
+    return f"{chat}:{message_id}"

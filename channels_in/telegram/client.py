@@ -10,6 +10,15 @@ from ..config import TelegramConfig
 from ..webhooks import ProviderError, download, http_call
 
 PROVIDER = "Telegram"
+# The Bot API's limits, in characters: a text message, and the caption under a file.
+# Callers split a longer text (parts.text_parts); the client refuses it, never cuts it.
+MAX_TEXT = 4096
+MAX_CAPTION = 1024
+
+
+def check_length(what: str, text: str, limit: int) -> None:
+    if len(text) > limit:
+        raise ValueError(f"{PROVIDER} {what} of {len(text)} characters, over {limit}")
 
 
 def _error(body: Any) -> str:
@@ -31,7 +40,8 @@ class TelegramClient:
         return body["result"]
 
     def send_message(self, *, chat_id: str, text: str) -> int:
-        result = self._call("sendMessage", {"chat_id": chat_id, "text": text[:4096]})
+        check_length("text", text, MAX_TEXT)
+        result = self._call("sendMessage", {"chat_id": chat_id, "text": text})
         return int(result["message_id"])
 
     def send_documents(
@@ -39,18 +49,20 @@ class TelegramClient:
     ) -> int:
         """Upload (name, content type, bytes) files as one message, `caption` under them: one
         call, so a retry never repeats half of it. Returns the (last) message id."""
+        check_length("caption", caption, MAX_CAPTION)
+        captioned: dict[str, str] = {"caption": caption} if caption else {}
         if len(files) == 1:
             [(name, content_type, content)] = files
             result = self._call(
                 "sendDocument",
-                {"chat_id": chat_id, "caption": caption},
+                {"chat_id": chat_id, **captioned},
                 files={"document": (name, content, content_type)},
             )
             return int(result["message_id"])
         media: list[dict[str, str]] = [
             {"type": "document", "media": f"attach://file{n}"} for n in range(len(files))
         ]
-        media[-1]["caption"] = caption  # a document album shows the last caption under it
+        media[-1].update(captioned)  # a document album shows the last caption under it
         results = self._call(
             "sendMediaGroup",
             {"chat_id": chat_id, "media": json.dumps(media)},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from channels_in.models import ChannelAccount, ChannelKind, InboundMessage, Outb
 from channels_in.services import delivery_send
 from tests.channels_in.chat_support import FAST_HASHERS
 from tests.channels_in.provider_support import process_received
+from tests.channels_in.test_parts import assert_pieces_of
 from tickets import services
 from tickets.models import Identity, Ticket
 
@@ -197,11 +199,13 @@ def test_an_unknown_update_is_stored_as_failed_not_dropped(bot: ChannelAccount) 
     assert "callback_query" in done.reason and Ticket.objects.count() == 0
 
 
-def _reply(bot: ChannelAccount, agent: Any) -> OutboundDelivery:
+def _reply(
+    bot: ChannelAccount, agent: Any, text: str = "Hi Tess, it ships today."
+) -> OutboundDelivery:
     post(update(text="hello"))
     [done] = process_received()
     message = services.ticket_reply(
-        ticket=Ticket.objects.get(pk=done.ticket_id), author=agent, text="Hi Tess, it ships today."
+        ticket=Ticket.objects.get(pk=done.ticket_id), author=agent, text=text
     )
     return OutboundDelivery.objects.get(message=message)
 
@@ -333,3 +337,81 @@ def test_several_files_go_as_one_album_and_too_many_fail_visibly(
     too_many.refresh_from_db()
     assert too_many.status == "failed" and "at most 10 files" in too_many.error
     assert len(sent.calls) == 1
+
+
+# About 6,100 characters: two Telegram messages of at most 4,096.
+LONG = "\n\n".join(
+    f"Step {n}: " + "Open Settings, then check the value shown there. " * 10 for n in range(1, 13)
+)
+SEND_MESSAGE = f"{API}/bot{TOKEN}/sendMessage"
+
+
+def _sent_text(message_id: int) -> dict[str, Any]:
+    return {
+        "ok": True,
+        "result": {
+            "message_id": message_id,
+            "chat": {"id": 1111111, "type": "private"},
+            "date": 1763900100,
+            "text": "…",
+        },
+    }
+
+
+@responses.activate
+def test_a_text_longer_than_a_message_goes_as_several_in_order_nothing_cut(
+    bot: ChannelAccount, agent: Any
+) -> None:
+    responses.post(SEND_MESSAGE, json=_sent_text(1500))
+    responses.post(SEND_MESSAGE, json=_sent_text(1501))
+    delivery = _reply(bot, agent, text=LONG)
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id) == ("sent", "1111111:1501")
+    payloads = [json.loads(c.request.body) for c in responses.calls]
+    assert {p["chat_id"] for p in payloads} == {"1111111"}
+    pieces = [p["text"] for p in payloads]
+    assert len(pieces) == 2 and pieces[1].startswith("Step ")  # cut between paragraphs
+    assert_pieces_of(LONG, pieces, 4096)
+
+
+@responses.activate
+def test_a_retry_of_a_long_text_sends_only_the_pieces_not_sent(
+    bot: ChannelAccount, agent: Any
+) -> None:
+    responses.post(SEND_MESSAGE, json=_sent_text(1500))
+    responses.post(SEND_MESSAGE, status=502, body="Bad Gateway")
+    delivery = _reply(bot, agent, text=LONG)
+    with pytest.raises(DeliveryError) as failed:
+        delivery_send(delivery_id=delivery.pk)
+    assert not failed.value.permanent
+    delivery.refresh_from_db()
+    assert "Sent: part 1 of 2 of the text. Not sent: part 2 of 2 of the text" in delivery.error
+
+    responses.replace(responses.POST, SEND_MESSAGE, json=_sent_text(1502))
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id) == ("sent", "1111111:1502")
+    first, failed_second, retried = (json.loads(c.request.body)["text"] for c in responses.calls)
+    assert retried == failed_second != first
+    assert_pieces_of(LONG, [first, retried], 4096)
+
+
+@responses.activate
+def test_a_text_too_long_for_a_caption_goes_as_messages_before_the_file(
+    bot: ChannelAccount, agent: Any
+) -> None:
+    responses.post(SEND_MESSAGE, json=_sent_text(1600))
+    responses.post(SEND_MESSAGE, json=_sent_text(1601))
+    document = responses.post(
+        f"{API}/bot{TOKEN}/sendDocument", json={"ok": True, "result": _sent_message(1602)}
+    )
+    delivery = _reply_with_files(bot, agent, [("invoice.pdf", b"%PDF-1.4 invoice")], LONG)
+    delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id) == ("sent", "1111111:1602")
+    *texts, upload = (c.request for c in responses.calls)
+    assert_pieces_of(LONG, [json.loads(t.body)["text"] for t in texts], 4096)
+    assert upload is document.calls[0].request
+    assert b'name="caption"' not in upload.body  # the text went above it
+    assert b'filename="invoice.pdf"' in upload.body
