@@ -23,7 +23,10 @@ AFTER_FETCH = [
     ("move", "Move to a folder"),
     ("delete", "Delete"),
 ]
-ENV_HELP = "The name of the environment variable holding it (like SUPPORT_IMAP_PASSWORD)."
+
+
+def env_help(example: str) -> str:
+    return f"The name of the environment variable holding it (like {example})."
 
 
 class MailboxForm(forms.Form):
@@ -44,7 +47,7 @@ class MailboxForm(forms.Form):
         label="IMAP user", required=False, help_text="Defaults to the address."
     )
     imap_password_env = forms.CharField(
-        label="IMAP password variable", required=False, help_text=ENV_HELP
+        label="IMAP password variable", required=False, help_text=env_help("SUPPORT_IMAP_PASSWORD")
     )
     imap_folder = forms.CharField(label="Folder", required=False, initial="INBOX")
     after_fetch = forms.ChoiceField(label="After fetching", choices=AFTER_FETCH, initial="seen")
@@ -57,7 +60,7 @@ class MailboxForm(forms.Form):
     smtp_security = forms.ChoiceField(label="SMTP security", choices=SECURITY, initial="starttls")
     smtp_username = forms.CharField(label="SMTP user", required=False)
     smtp_password_env = forms.CharField(
-        label="SMTP password variable", required=False, help_text=ENV_HELP
+        label="SMTP password variable", required=False, help_text=env_help("SUPPORT_SMTP_PASSWORD")
     )
 
     ack_enabled = forms.BooleanField(
