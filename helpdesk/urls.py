@@ -11,7 +11,10 @@ from tickets.views.home import home
 urlpatterns = [
     path("", home, name="home"),
     # admin and API docs pages do not name an icon; browsers ask for this one
-    path("favicon.ico", RedirectView.as_view(url=settings.STATIC_URL + "img/favicon.svg", permanent=True)),
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=settings.STATIC_URL + "img/favicon.svg", permanent=True),
+    ),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("desk/", include("tickets.urls")),

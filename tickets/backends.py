@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.backends import BaseBackend
 
 from .roles import is_admin
 
 
-class RoleBackend(ModelBackend):
-    def authenticate(self, request: Any, **credentials: Any) -> None:
-        return None  # permissions only: signing in is ModelBackend's and allauth's job
+class RoleBackend(BaseBackend):
+    """Permissions only: signing in stays ModelBackend's and allauth's job."""
 
     def has_perm(self, user_obj: Any, perm: str, obj: Any = None) -> bool:
         return bool(user_obj.is_active and is_admin(user_obj))
