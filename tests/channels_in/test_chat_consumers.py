@@ -57,6 +57,16 @@ def account(support: Any) -> ChannelAccount:
     return make_chat_account(group=support, allowed_origins=[SITE])
 
 
+class Socket(WebsocketCommunicator):
+    """A communicator that lets the consumer finish its disconnect work (database writes,
+    pushes to other sockets) instead of cancelling it after Channels' default of 1 s. On a
+    loaded machine a handler cancelled mid-way leaves its sync thread waiting on this test's
+    event loop, and the loop then hangs at shutdown."""
+
+    async def disconnect(self, code: int = 1000, timeout: float = 10) -> None:
+        await super().disconnect(code, timeout)
+
+
 def app() -> Any:
     from helpdesk.asgi import application
 
@@ -64,7 +74,7 @@ def app() -> Any:
 
 
 def visitor_socket(account: ChannelAccount, origin: str = SITE) -> WebsocketCommunicator:
-    return WebsocketCommunicator(
+    return Socket(
         app(), f"/ws/chat/{account.name}/", headers=[(b"origin", origin.encode()), (b"host", HOST)]
     )
 
@@ -76,7 +86,7 @@ def login_cookie(user: Any) -> bytes:
 
 
 def agent_socket(cookie: bytes) -> WebsocketCommunicator:
-    return WebsocketCommunicator(
+    return Socket(
         app(),
         "/ws/chat/agent/",
         headers=[(b"origin", b"http://localhost"), (b"host", HOST), (b"cookie", cookie)],
@@ -224,10 +234,11 @@ def test_it_refuses_origins_the_account_does_not_allow(account: ChannelAccount) 
         other_site = visitor_socket(account, origin="http://localhost:4000")
         connected, code = await other_site.connect()
         assert (connected, code) == (False, 4403)
-        unknown = WebsocketCommunicator(
+        unknown = Socket(
             app(), "/ws/chat/nope/", headers=[(b"origin", SITE.encode()), (b"host", HOST)]
         )
         assert (await unknown.connect()) == (False, 4404)
+        await unknown.disconnect()
 
     asyncio.run(scenario())
 
@@ -283,6 +294,7 @@ def test_only_agents_who_may_see_a_chat_can_watch_or_answer_it(
     async def scenario() -> None:
         stranger = agent_socket(customer_cookie)
         assert (await stranger.connect()) == (False, 4403)
+        await stranger.disconnect()
         billing = agent_socket(billing_cookie)  # Billing sees none of Support's chats
         assert (await billing.connect())[0]
         await billing.send_json_to({"type": "watch", "conversation": session.conversation.pk})
@@ -351,12 +363,15 @@ def test_the_widget_embeds_on_a_customer_site_while_desk_sockets_stay_home(
         assert (await visitor.connect())[0]
         await visitor.disconnect()
         for route in ("/ws/desk/", "/ws/chat/agent/"):
-            foreign = WebsocketCommunicator(
+            foreign = Socket(
                 app(),
                 route,
                 headers=[(b"origin", shop.encode()), (b"host", HOST), (b"cookie", cookie)],
             )
             connected, _code = await foreign.connect()
             assert not connected, route
+            # The refused consumer stays on its channel-layer read. Cancelled by asyncio.run's
+            # shutdown, that Redis read could hang the loop; cancel it here, in the loop.
+            await foreign.disconnect(timeout=2)
 
     asyncio.run(scenario())

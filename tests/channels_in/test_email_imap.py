@@ -297,7 +297,10 @@ def test_it_polls_over_implicit_tls_and_starttls_and_refuses_an_untrusted_certif
 ) -> None:
     server = mailbox.server
     if not server.tls_port or server.cert is None:
-        pytest.skip("no openssl command to make the test server's certificate")
+        reason = "no openssl command to make the test server's certificate"
+        if os.environ.get("CI"):
+            pytest.fail(reason)  # CI's Debian has openssl: a TLS test that skips there hides
+        pytest.skip(reason)
     mailbox.append(*three())
     imaps = mailbox.account(name="imaps", port=server.tls_port, ssl=True)
     starttls = mailbox.account(name="starttls", starttls=True, after_fetch="delete")
