@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.helpdesk.child import run_django
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,30 +70,17 @@ def test_procfile_runs_web_worker_beat_and_smtp() -> None:
 
 
 def test_settings_refuse_to_start_without_a_secret_key_outside_debug() -> None:
-    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
-    env.update(HELPDESK_TESTING="0", DJANGO_SETTINGS_MODULE="helpdesk.settings")
-    code = "import django; django.setup()"
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=False
-    )
+    result = run_django("", drop={"SECRET_KEY", "DEBUG"})
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
 
 
 def test_settings_are_safe_by_default_in_production() -> None:
-    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG"}}
-    env.update(SECRET_KEY="prod-key", HELPDESK_TESTING="0", ALLOWED_HOSTS="desk.example.com")
-    code = (
-        "import django; django.setup(); from django.conf import settings as s; "
-        "print(s.DEBUG, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.ALLOWED_HOSTS)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=dict(env, DJANGO_SETTINGS_MODULE="helpdesk.settings"),
-        cwd=ROOT,
-        check=False,
+    result = run_django(
+        "from django.conf import settings as s\n"
+        "print(s.DEBUG, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.ALLOWED_HOSTS)",
+        drop={"DEBUG"},
+        env={"SECRET_KEY": "prod-key", "ALLOWED_HOSTS": "desk.example.com"},
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "True", "True", "['desk.example.com']"]

@@ -3,15 +3,14 @@ for `manage.py` commands run from another shell."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from helpdesk import launch
-from tests.conftest import ROOT
+from tests.helpdesk.child import run_django
+
+SHELL_VARIABLES = {"DEBUG", "SECRET_KEY", "DATABASE_URL", "DATABASE_HOST", "REDIS_URL"}
 
 
 @pytest.fixture
@@ -48,38 +47,17 @@ def test_the_dev_runner_leaves_debug_for_other_shells(
     assert "DEBUG=1" in (var_dir / "services.env").read_text().splitlines()
 
     # a manage.py command in a fresh shell: no DEBUG, no SECRET_KEY, no service URLs
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "DATABASE_HOST", "REDIS_URL"}
-    }
-    env.update(HELPDESK_VAR_DIR=str(var_dir), HELPDESK_TESTING="0")
-    code = (
-        "import django; django.setup(); from django.conf import settings as s; "
-        "print(s.DEBUG, s.DATABASES['default']['HOST'], s.DATABASES['default']['NAME'])"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=dict(env, DJANGO_SETTINGS_MODULE="helpdesk.settings"),
-        cwd=ROOT,
-        check=False,
+    result = run_django(
+        "from django.conf import settings as s; "
+        "print(s.DEBUG, s.DATABASES['default']['HOST'], s.DATABASES['default']['NAME'])",
+        drop=SHELL_VARIABLES,
+        env={"HELPDESK_VAR_DIR": str(var_dir)},
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "h", "d"]
 
 
 def test_a_production_shell_without_the_file_still_needs_a_secret_key(var_dir: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
-    env.update(HELPDESK_VAR_DIR=str(var_dir), HELPDESK_TESTING="0")
-    result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
-        capture_output=True,
-        text=True,
-        env=dict(env, DJANGO_SETTINGS_MODULE="helpdesk.settings"),
-        cwd=ROOT,
-        check=False,
-    )
+    result = run_django("", drop=SHELL_VARIABLES, env={"HELPDESK_VAR_DIR": str(var_dir)})
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
