@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet
 
 from . import events
 from .access import agent_tickets, my_group_ids, visible_tickets
@@ -375,7 +375,9 @@ def reply_channels(ticket: Ticket) -> list[tuple[str, str]]:
     address: dict[str, str] = {}
     for identity in identities:
         for channel in CHANNELS_BY_IDENTITY.get(identity.kind, ()):
-            address.setdefault(channel, identity.value)
+            # a chat visitor's identity is an opaque widget token: name the widget instead
+            shown = "web widget" if identity.kind == Identity.Kind.CHAT else identity.value
+            address.setdefault(channel, shown)
     ordered = [c for c in Channel.values if c in address]
     own = ticket.channel
     if own == Channel.PHONE and ordered:
@@ -452,7 +454,10 @@ def contact_for_page(user: Any, contact: Contact) -> Contact:
         .annotate(
             visible_ticket_count=Count(
                 "tickets", filter=Q(tickets__in=agent_tickets(user).values("id")), distinct=True
-            )
+            ),
+            # "known since" is when they first wrote, not when the row was made (an import
+            # or a merge makes rows long after the first ticket)
+            first_ticket_at=Min("tickets__created_at"),
         )
         .get(pk=contact.pk)
     )

@@ -443,3 +443,24 @@ def test_it_refuses_to_merge_a_contact_the_user_cannot_see_or_itself(
     assert "A contact cannot be merged into itself." in itself.content.decode()
     pat.refresh_from_db()
     assert pat.merged_into_id is None
+
+
+def test_known_since_is_the_first_ticket_not_the_contact_row(agent: Any, support: Group) -> None:
+    contact = ContactFactory(name="Old Timer", email="old@customer.test")
+    first = make_ticket(contact=contact, group=support)
+    Ticket.objects.filter(pk=first.pk).update(created_at=timezone.now() - timedelta(days=800))
+    page = client_for(agent).get(contact_url(contact)).content.decode()
+    since = (timezone.now() - timedelta(days=800)).strftime("%b %-d, %Y")
+    assert f">{since}</time>" in page
+
+
+def test_a_chat_identity_shows_as_the_widget_not_as_its_raw_token(
+    agent: Any, support: Group
+) -> None:
+    contact = ContactFactory(name="Vera")
+    services.identity_add(contact=contact, kind=Identity.Kind.CHAT, value="v-" + "x" * 30)
+    ticket = make_ticket(contact=contact, group=support, channel=Channel.CHAT)
+    client = client_for(agent)
+    for url in (ticket_url(ticket), contact_url(contact)):
+        page = client.get(url).content.decode()
+        assert "x" * 30 not in page and "web widget" in page
