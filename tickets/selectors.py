@@ -363,13 +363,26 @@ CHANNELS_BY_IDENTITY: dict[str, tuple[str, ...]] = {
 PORTAL_CHANNELS = (Channel.WEB, Channel.API)
 
 
-def reply_channels(ticket: Ticket) -> list[tuple[str, str]]:
-    """The channels an agent may answer this ticket by, as (value, label): the ticket's own
-    channel first (the default), then every other channel the contact's identities can
-    receive, each labelled with the address it goes to. A phone ticket has no written reply
-    of its own: its default is the first channel that reaches the caller (SMS, usually).
-    Uses the identities prefetched by `ticket_for_page` when present (no extra query); an
-    edge may add a note to a channel it serves (`events.reply_channel_note`)."""
+@dataclass(frozen=True, slots=True)
+class ReplyOption:
+    """One way to answer: the channel, where it goes, and what the agent should know first."""
+
+    value: str
+    label: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def full_label(self) -> str:
+        return " — ".join([self.label, *self.notes])
+
+
+def reply_options(ticket: Ticket) -> list[ReplyOption]:
+    """The channels an agent may answer this ticket by: the ticket's own channel first (the
+    default), then every other channel the contact's identities can receive, each labelled
+    with the address it goes to. A phone ticket has no written reply of its own: its default
+    is the first channel that reaches the caller (SMS, usually). Uses the identities
+    prefetched by `ticket_for_page` when present (no extra query); an edge may add a note to
+    a channel it serves (`events.reply_channel_note`)."""
     # Best address first, as the delivery picks it: verified before unverified, then oldest.
     identities = sorted(ticket.contact.identities.all(), key=lambda i: (not i.verified, i.pk))
     address: dict[str, str] = {}
@@ -385,21 +398,26 @@ def reply_channels(ticket: Ticket) -> list[tuple[str, str]]:
     ordered = [own, *(c for c in ordered if c != own)]
     labels = dict(Channel.choices)
 
-    def label(channel: str) -> str:
+    def option(channel: str) -> ReplyOption:
         if channel in address:
-            notes = [
+            notes = tuple(
                 note
                 for _, note in events.reply_channel_note.send(
                     sender=Ticket, ticket=ticket, channel=channel
                 )
                 if note
-            ]
-            return " — ".join([f"{labels[channel]} · {address[channel]}", *notes])
+            )
+            return ReplyOption(channel, f"{labels[channel]} · {address[channel]}", notes)
         if channel in PORTAL_CHANNELS:
-            return f"{labels[channel]} (read in the portal)"
-        return f"{labels[channel]} · no address on file"
+            return ReplyOption(channel, f"{labels[channel]} (read in the portal)")
+        return ReplyOption(channel, f"{labels[channel]} · no address on file")
 
-    return [(c, label(c)) for c in ordered]
+    return [option(c) for c in ordered]
+
+
+def reply_channels(ticket: Ticket) -> list[tuple[str, str]]:
+    """`reply_options` as (value, label with its notes) pairs."""
+    return [(o.value, o.full_label) for o in reply_options(ticket)]
 
 
 # --- contacts ----------------------------------------------------------------------------------
