@@ -7,11 +7,13 @@ arithmetic in `tickets.calendars` runs on) and `calendar_for_group(group)`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from .calendar_import import (
     HolidayImport,
@@ -22,7 +24,13 @@ from .calendar_import import (
     holidays_from_ical,
 )
 from .calendar_models import Calendar, CalendarHoliday
-from .calendars import CalendarError, CalendarSpec, check_timezone, parse_weekly_hours
+from .calendars import (
+    CalendarError,
+    CalendarSpec,
+    add_business_minutes,
+    check_timezone,
+    parse_weekly_hours,
+)
 from .calendars import weekly_hours_to_json as _to_json
 from .models import Group
 
@@ -265,3 +273,51 @@ def calendar_add_country_preset(
     except HolidayImportError as exc:
         raise CalendarServiceError(str(exc)) from exc
     return _imported(calendar, found, CalendarHoliday.Source.PRESET)
+
+
+# --- previews -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DuePreview:
+    """ "A ticket at `start` with a target of `minutes` business minutes is due `due`."""
+
+    start: datetime
+    minutes: int
+    due: datetime | None
+    error: str = ""
+
+    @property
+    def target_label(self) -> str:
+        return minutes_label(self.minutes)
+
+
+def minutes_label(minutes: int) -> str:
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return ngettext("%(n)d minute", "%(n)d minutes", rest) % {"n": rest}
+    text = ngettext("%(n)d hour", "%(n)d hours", hours) % {"n": hours}
+    if rest:
+        text += " " + ngettext("%(n)d minute", "%(n)d minutes", rest) % {"n": rest}
+    return text
+
+
+def calendar_preview(spec: CalendarSpec, *, start: datetime, minutes: int) -> DuePreview:
+    try:
+        due = add_business_minutes(spec, start, minutes)
+    except CalendarError as exc:
+        return DuePreview(start.astimezone(spec.tz), minutes, None, str(exc))
+    return DuePreview(start.astimezone(spec.tz), minutes, due)
+
+
+def calendar_preview_examples(spec: CalendarSpec, *, now: datetime) -> list[DuePreview]:
+    """Typical targets from now, and the Friday-afternoon case everyone gets wrong."""
+    local_now = now.astimezone(spec.tz).replace(second=0, microsecond=0)
+    days_to_friday = (4 - local_now.weekday()) % 7
+    friday = (local_now + timedelta(days=days_to_friday)).replace(hour=16, minute=30)
+    return [
+        calendar_preview(spec, start=local_now, minutes=60),
+        calendar_preview(spec, start=local_now, minutes=8 * 60),
+        calendar_preview(spec, start=friday, minutes=60),
+        calendar_preview(spec, start=friday, minutes=3 * 8 * 60),
+    ]
