@@ -161,3 +161,7 @@ class ParticipantAdmin(admin.ModelAdmin):
     search_fields = ("=ticket__number", "contact__name")
     raw_id_fields = ("ticket", "contact")
     show_full_result_count = False
+
+
+# Calendar admin lives beside its models; importing it registers it.
+from . import calendar_admin  # noqa: E402, F401

@@ -112,6 +112,14 @@ class Group(models.Model):
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="helpdesk_groups", blank=True
     )
+    calendar = models.ForeignKey(
+        "tickets.Calendar",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="groups",
+        help_text="Business hours for this team's targets; empty means the default calendar.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -378,3 +386,7 @@ class Participant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact_id} on #{self.ticket_id}"
+
+
+# Calendars live in their own module; importing them here registers them with this app.
+from .calendar_models import Calendar, CalendarHoliday  # noqa: E402, F401

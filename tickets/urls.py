@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import desk
+from .views import calendars, desk
 
 app_name = "desk"
 urlpatterns = [
@@ -36,6 +36,22 @@ urlpatterns = [
         name="contact_merge_search",
     ),
     path("contacts/<int:contact_id>/merge/", desk.contact_merge, name="contact_merge"),
+    path("calendars/", calendars.calendar_list, name="calendars"),
+    path("calendars/new/", calendars.calendar_new, name="calendar_new"),
+    path("calendars/<int:calendar_id>/", calendars.calendar_edit, name="calendar_edit"),
+    path(
+        "calendars/<int:calendar_id>/preview/",
+        calendars.calendar_preview,
+        name="calendar_preview",
+    ),
+    path("calendars/<int:calendar_id>/import/", calendars.calendar_import, name="calendar_import"),
+    path("calendars/<int:calendar_id>/preset/", calendars.calendar_preset, name="calendar_preset"),
+    path(
+        "calendars/<int:calendar_id>/default/",
+        calendars.calendar_default,
+        name="calendar_default",
+    ),
+    path("calendars/<int:calendar_id>/delete/", calendars.calendar_delete, name="calendar_delete"),
     path("attachments/<int:attachment_id>/", desk.attachment, name="attachment"),
     path(
         "attachments/<int:attachment_id>/inline/",

@@ -5,6 +5,7 @@ can be pushed through again."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pytest
@@ -26,7 +27,8 @@ from channels_in.models import (
 )
 from tests.conftest import client_for
 from tests.factories import ContactFactory, UserFactory, make_agent
-from tickets import services
+from tickets import calendar_services, services
+from tickets.calendar_import import HolidayInput
 from tickets.models import (
     AgentProfile,
     Group,
@@ -100,6 +102,13 @@ def make_rows(n: int) -> Ticket:
     ChatLine.objects.create(conversation=chat, seq=1, kind=ChatLine.Kind.SYSTEM, text="Joined.")
     ChatLine.objects.create(
         conversation=chat, seq=2, kind=ChatLine.Kind.AGENT, message=ticket.messages.last()
+    )
+    calendar_services.calendar_create(
+        name=f"Hours {n}",
+        timezone_name="Europe/Berlin",
+        hours={"mon": [["09:00", "17:00"]]},
+        holidays=[HolidayInput(date(2026, 12, n), f"Holiday {n}")],
+        groups=[group],
     )
     return ticket
 

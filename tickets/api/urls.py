@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import calendars, views
 
 app_name = "api"
 
@@ -16,6 +16,7 @@ router.register("messages", views.MessageViewSet, basename="message")
 router.register("groups", views.GroupViewSet, basename="group")
 router.register("tags", views.TagViewSet, basename="tag")
 router.register("macros", views.MacroViewSet, basename="macro")
+router.register("calendars", calendars.CalendarViewSet, basename="calendar")
 
 urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),
