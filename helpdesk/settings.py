@@ -245,6 +245,19 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="support@helpdesk.loc
 HELPDESK_EMAIL_DOMAIN = env.str("HELPDESK_EMAIL_DOMAIN", default="helpdesk.localhost")
 HELPDESK_BASE_URL = env.str("HELPDESK_BASE_URL", default="http://localhost:8000")
 
+# --- Knowledge base and self-service ---------------------------------------------------------
+# Requests a minute per client on the public KB search and bot APIs; 0 turns the limit off.
+HELPDESK_PUBLIC_API_RATE = env.int("HELPDESK_PUBLIC_API_RATE", default=60)
+if HELPDESK_PUBLIC_API_RATE < 0:
+    raise ImproperlyConfigured("HELPDESK_PUBLIC_API_RATE must be 0 (off) or a positive number.")
+# "auto" uses pgvector when the database has the extension, else a numpy scan
+KB_VECTOR_BACKEND = env.str("KB_VECTOR_BACKEND", default="auto")
+if KB_VECTOR_BACKEND not in ("auto", "numpy", "pgvector"):
+    raise ImproperlyConfigured("KB_VECTOR_BACKEND must be auto, numpy or pgvector.")
+# The bot answers only above this search confidence (calibrated with `manage.py kb_eval`).
+KB_BOT_THRESHOLD = env.float("KB_BOT_THRESHOLD", default=0.45)
+KB_DEFAULT_LOCALE = env.str("KB_DEFAULT_LOCALE", default="en")
+
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,0 +1,381 @@
+"""Hybrid article search on PostgreSQL: full-text, trigram and semantic, fused by rank.
+
+Three signals, each a ranked list of article ids drawn from `selectors.readable_articles` (so
+visibility is decided in one place for all of them):
+
+- full text: a tsvector per article in its locale's configuration, title weighted A, the
+  "questions" B, the body C; the query's words are OR-ed (customers write long sentences, not
+  keywords), the last one as a prefix when autocompleting;
+- trigrams (pg_trgm): the query against the title and questions, which survives typos;
+- semantic: cosine similarity of wordllama embeddings of the query and of each article's title,
+  body and questions (the best of them counts), computed by pgvector when the server has the
+  `vector` extension, else by a numpy scan over a per-process matrix. Both give the same ranking:
+  scores are rounded to the same precision and ties broken by id.
+
+The lists are fused by reciprocal-rank fusion. `confidence` tells the bot how sure the top
+result is, from how strongly and how unanimously the signals agree.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import connection
+from django.db.models import BooleanField, FloatField, Max
+from django.db.models.expressions import RawSQL
+
+from . import embeddings, selectors
+from .models import Article, ArticleQuestion
+from .services import search_config_for
+
+CANDIDATES = 50
+# Tuned on tests/kb/eval (see `manage.py kb_eval`): semantic similarity is the strongest single
+# signal on customer wording; the lexical ones break its near-ties and carry exact terms.
+RRF_K = 5
+SIGNAL_WEIGHTS = {"fts": 0.7, "trigram": 0.3, "semantic": 2.0}
+BODY_WEIGHT = 0.85  # a match on the body counts a little less than on the title or a question
+SCORE_DECIMALS = 4
+_WORD = re.compile(r"\w+", re.UNICODE)
+_START, _STOP = "\x02", "\x03"
+
+
+@dataclass
+class Hit:
+    article_id: int
+    score: float
+    ranks: dict[str, int] = field(default_factory=dict)
+    article: Article | None = None
+    snippet: str = ""
+
+
+@dataclass
+class SearchResult:
+    query: str
+    locale: str
+    hits: list[Hit]
+    signals: dict[str, list[tuple[int, float]]]
+    confidence: float
+    took_ms: float
+
+
+# --- the three signals -------------------------------------------------------------------------
+
+
+def tsquery_text(query: str, *, prefix: bool) -> str:
+    words = [w for w in _WORD.findall(query.lower()) if w.strip("_")][:32]
+    if not words:
+        return ""
+    parts = [w.replace("_", "") for w in words]
+    parts = [p for p in parts if p]
+    if not parts:
+        return ""
+    if prefix:
+        parts[-1] = parts[-1] + ":*"
+    return " | ".join(parts)
+
+
+def fts_ranking(
+    base: Any, *, query: str, config: str, prefix: bool = False
+) -> list[tuple[int, float]]:
+    text = tsquery_text(query, prefix=prefix)
+    if not text:
+        return []
+    tsq = "to_tsquery(%s::regconfig, unaccent(%s))"
+    rows = (
+        base.alias(
+            matched=RawSQL(  # noqa: S611 (constant SQL, values as parameters)
+                f"kb_article.search_vector @@ {tsq}", [config, text], BooleanField()
+            )
+        )
+        .filter(matched=True)
+        .annotate(
+            rank=RawSQL(  # noqa: S611 (constant SQL, values as parameters)
+                f"ts_rank('{{0.05,0.2,0.5,1.0}}'::float4[], kb_article.search_vector, {tsq}, 1)",
+                [config, text],
+                FloatField(),
+            )
+        )
+        .order_by("-rank", "id")
+        .values_list("id", "rank")[:CANDIDATES]
+    )
+    return [(pk, float(rank)) for pk, rank in rows]
+
+
+def trigram_ranking(base: Any, *, query: str) -> list[tuple[int, float]]:
+    cleaned = " ".join(_WORD.findall(query.lower()))[:300]
+    if len(cleaned) < 3:
+        return []
+    rows = (
+        base.annotate(
+            sim=RawSQL("similarity(%s, kb_article.trigram_text)", [cleaned], FloatField())
+        )
+        .filter(sim__gt=0.05)
+        .order_by("-sim", "id")
+        .values_list("id", "sim")[:CANDIDATES]
+    )
+    return [(pk, float(sim)) for pk, sim in rows]
+
+
+_vector_support: dict[str, bool] = {}
+
+
+def pgvector_available() -> bool:
+    """Whether this database has the `vector` extension installed (asked once per process)."""
+    key = str(connection.settings_dict.get("NAME"))
+    if key not in _vector_support:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'")
+            _vector_support[key] = cursor.fetchone() is not None
+    return _vector_support[key]
+
+
+def vector_backend() -> str:
+    wanted = getattr(settings, "KB_VECTOR_BACKEND", "auto")
+    if wanted in ("numpy", "pgvector"):
+        return wanted
+    return "pgvector" if pgvector_available() else "numpy"
+
+
+def semantic_ranking(
+    base: Any, *, query: str, backend: str | None = None
+) -> list[tuple[int, float]]:
+    if not _WORD.search(query):
+        return []
+    vector = embeddings.embed_one(query)
+    if not np.any(vector):
+        return []
+    if (backend or vector_backend()) == "pgvector":
+        return _semantic_pgvector(base, vector)
+    return _semantic_numpy(base, vector)
+
+
+def _semantic_pgvector(base: Any, vector: np.ndarray) -> list[tuple[int, float]]:
+    readable_sql, readable_params = base.values("id").query.sql_with_params()
+    literal = "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
+    dims = embeddings.DIMENSIONS
+    # only constants are interpolated; the query and the readable ids come as parameters
+    sql = f"""
+        WITH q AS (SELECT %s::vector({dims}) AS v), readable AS ({readable_sql})
+        SELECT article_id, round(max(s)::numeric, {SCORE_DECIMALS})::float8 AS score FROM (
+            SELECT a.id AS article_id, 1 - (a.embedding::vector({dims}) <=> q.v) AS s
+              FROM kb_article a, q WHERE a.id IN (SELECT id FROM readable)
+                AND a.embedding IS NOT NULL
+            UNION ALL
+            SELECT a.id, (1 - (a.body_embedding::vector({dims}) <=> q.v)) * {BODY_WEIGHT}
+              FROM kb_article a, q WHERE a.id IN (SELECT id FROM readable)
+                AND a.body_embedding IS NOT NULL
+            UNION ALL
+            SELECT k.article_id, 1 - (k.embedding::vector({dims}) <=> q.v)
+              FROM kb_articlequestion k, q WHERE k.article_id IN (SELECT id FROM readable)
+                AND k.embedding IS NOT NULL
+        ) units GROUP BY article_id ORDER BY score DESC, article_id LIMIT {CANDIDATES}
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [literal, *readable_params])
+        return [(int(pk), float(score)) for pk, score in cursor.fetchall()]
+
+
+@dataclass
+class _Matrix:
+    key: tuple[Any, ...]
+    article_ids: np.ndarray
+    weights: np.ndarray
+    vectors: np.ndarray
+
+
+_matrix: _Matrix | None = None
+_matrix_lock = threading.Lock()
+
+
+def _index_key() -> tuple[Any, ...]:
+    row = Article.objects.aggregate(last=Max("updated_at"), top=Max("id"), n=Max("questions__id"))
+    return (
+        str(connection.settings_dict.get("NAME")),
+        Article.objects.count(),
+        row["last"],
+        row["top"],
+        row["n"],
+    )
+
+
+def _load_matrix() -> _Matrix:
+    """Every article's embedding units, held per process until an article changes."""
+    global _matrix
+    key = _index_key()
+    current = _matrix
+    if current is not None and current.key == key:
+        return current
+    with _matrix_lock:
+        ids: list[int] = []
+        weights: list[float] = []
+        rows: list[list[float]] = []
+        for pk, title_vec, body_vec in Article.objects.values_list(
+            "id", "embedding", "body_embedding"
+        ).iterator(chunk_size=2000):
+            if title_vec:
+                ids.append(pk)
+                weights.append(1.0)
+                rows.append(title_vec)
+            if body_vec:
+                ids.append(pk)
+                weights.append(BODY_WEIGHT)
+                rows.append(body_vec)
+        for article_id, vec in (
+            ArticleQuestion.objects.exclude(embedding=None)
+            .values_list("article_id", "embedding")
+            .iterator(chunk_size=2000)
+        ):
+            if vec:
+                ids.append(article_id)
+                weights.append(1.0)
+                rows.append(vec)
+        matrix = (
+            np.asarray(rows, dtype=np.float32)
+            if rows
+            else np.zeros((0, embeddings.DIMENSIONS), dtype=np.float32)
+        )
+        _matrix = _Matrix(
+            key=key,
+            article_ids=np.asarray(ids, dtype=np.int64),
+            weights=np.asarray(weights, dtype=np.float32),
+            vectors=matrix,
+        )
+        return _matrix
+
+
+def _semantic_numpy(base: Any, vector: np.ndarray) -> list[tuple[int, float]]:
+    m = _load_matrix()
+    if not len(m.article_ids):
+        return []
+    readable = np.fromiter(base.values_list("id", flat=True), dtype=np.int64)
+    mask = np.isin(m.article_ids, readable)
+    if not mask.any():
+        return []
+    ids = m.article_ids[mask]
+    # cosine: stored rows are unit length, but pgvector normalises again; so do we
+    vecs = m.vectors[mask]
+    norms = np.linalg.norm(vecs, axis=1)
+    norms[norms == 0] = 1.0
+    sims = (vecs @ vector.astype(np.float32)) / norms / max(float(np.linalg.norm(vector)), 1e-12)
+    sims = sims * m.weights[mask]
+    best: dict[int, float] = {}
+    for pk, sim in zip(ids.tolist(), sims.tolist(), strict=True):
+        if sim > best.get(pk, -2.0):
+            best[pk] = sim
+    ranked = sorted(
+        ((pk, round(sim, SCORE_DECIMALS)) for pk, sim in best.items()), key=lambda r: (-r[1], r[0])
+    )
+    return ranked[:CANDIDATES]
+
+
+# --- fusion --------------------------------------------------------------------------------------
+
+SIGNALS = ("fts", "trigram", "semantic")
+
+
+def fuse(rankings: dict[str, list[tuple[int, float]]]) -> list[Hit]:
+    hits: dict[int, Hit] = {}
+    for name, ranking in rankings.items():
+        weight = SIGNAL_WEIGHTS.get(name, 1.0)
+        for position, (pk, _score) in enumerate(ranking, start=1):
+            hit = hits.setdefault(pk, Hit(article_id=pk, score=0.0))
+            hit.score += weight / (RRF_K + position)
+            hit.ranks[name] = position
+    return sorted(hits.values(), key=lambda h: (-h.score, h.article_id))
+
+
+def confidence_of(hits: list[Hit], rankings: dict[str, list[tuple[int, float]]]) -> float:
+    """0..1: how sure the top hit is the answer (the bot's threshold is calibrated on it)."""
+    if not hits:
+        return 0.0
+    top = hits[0]
+    semantic = dict(rankings.get("semantic", []))
+    cosine = semantic.get(top.article_id, 0.0)
+    firsts = sum(1 for name in SIGNALS if top.ranks.get(name) == 1)
+    runner = hits[1].score if len(hits) > 1 else 0.0
+    margin = (top.score - runner) / top.score if top.score else 0.0
+    value = 0.55 * max(0.0, cosine) + 0.15 * (firsts / len(SIGNALS)) + 0.3 * margin
+    return round(min(1.0, max(0.0, value)), 4)
+
+
+# --- the entry point ---------------------------------------------------------------------------
+
+
+def base_queryset(user: Any, *, locale: str) -> tuple[Any, str]:
+    """The articles `user` may read in `locale`; when that locale has none, every locale."""
+    base = selectors.readable_articles(user, locale=locale)
+    if locale and not base.exists():
+        return selectors.readable_articles(user), "simple"
+    return base, search_config_for(locale)
+
+
+def search(
+    *,
+    user: Any,
+    query: str,
+    locale: str = "en",
+    limit: int = 5,
+    signals: Sequence[str] = SIGNALS,
+    prefix: bool = False,
+    backend: str | None = None,
+    with_snippets: bool = True,
+) -> SearchResult:
+    started = time.perf_counter()
+    query = (query or "").strip()[:500]
+    base, config = base_queryset(user, locale=locale)
+    rankings: dict[str, list[tuple[int, float]]] = {}
+    if query:
+        if "fts" in signals:
+            rankings["fts"] = fts_ranking(base, query=query, config=config, prefix=prefix)
+        if "trigram" in signals:
+            rankings["trigram"] = trigram_ranking(base, query=query)
+        if "semantic" in signals:
+            rankings["semantic"] = semantic_ranking(base, query=query, backend=backend)
+    hits = fuse(rankings)
+    confidence = confidence_of(hits, rankings)
+    hits = hits[: max(0, limit)]
+    articles = Article.objects.in_bulk([h.article_id for h in hits])
+    for hit in hits:
+        hit.article = articles.get(hit.article_id)
+    hits = [h for h in hits if h.article is not None]
+    if with_snippets and hits:
+        _attach_snippets(hits, query=query, config=config)
+    took = (time.perf_counter() - started) * 1000
+    return SearchResult(
+        query=query, locale=locale, hits=hits, signals=rankings, confidence=confidence,
+        took_ms=round(took, 2),
+    )  # fmt: skip
+
+
+def _attach_snippets(hits: list[Hit], *, query: str, config: str) -> None:
+    """ts_headline around the matched words, escaped, with <mark> around them."""
+    text = tsquery_text(query, prefix=False)
+    ids = [h.article_id for h in hits]
+    heads: dict[int, str] = {}
+    if text:
+        options = (
+            f"StartSel={_START}, StopSel={_STOP}, MaxWords=28, MinWords=10, ShortWord=2,"
+            ' MaxFragments=2, FragmentDelimiter=" … "'
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, ts_headline(%s::regconfig, body_text,"
+                " to_tsquery(%s::regconfig, unaccent(%s)), %s)"
+                " FROM kb_article WHERE id = ANY(%s)",
+                [config, config, text, options, ids],
+            )
+            heads = dict(cursor.fetchall())
+    for hit in hits:
+        raw = heads.get(hit.article_id) or (hit.article.body_text if hit.article else "")
+        if _START not in raw:
+            words = (hit.article.body_text if hit.article else "").split()
+            raw = " ".join(words[:28]) + (" …" if len(words) > 28 else "")
+        hit.snippet = html.escape(raw).replace(_START, "<mark>").replace(_STOP, "</mark>")
