@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from django.core.cache import cache
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.utils import timezone
@@ -101,6 +102,45 @@ def account_or_404(name: str, kind: str) -> ChannelAccount:
     if account is None:
         raise Http404("No such channel account.")
     return account
+
+
+# --- replays ---------------------------------------------------------------------------------
+#
+# A provider that signs a timestamp or a one-time token (Mailgun's token, an SNS MessageId)
+# makes a captured request valid for a while: within that window, the same proof must be
+# accepted once. The proof is claimed in Redis with SET NX EX (the cache's `add`) before
+# anything is stored, and given back if the request then stores nothing, so the provider's own
+# retry of a failed delivery still gets through.
+
+
+class Replayed(Exception):
+    """This signed proof was already used within its validity window."""
+
+
+def replay_claim(*, account: ChannelAccount, provider: str, proof: str, window: int) -> str:
+    """Claim `proof` (a token or message id the provider signed) for `window` seconds.
+    Returns the claim's key, to release if nothing gets stored; Replayed if already seen."""
+    digest = hashlib.sha256(proof.encode("utf-8", "surrogateescape")).hexdigest()
+    key = f"webhook-seen:{provider}:{account.pk}:{digest}"
+    if not cache.add(key, "1", timeout=window):
+        raise Replayed(f"{provider} signature already used (replayed request)")
+    return key
+
+
+def replay_release(key: str) -> None:
+    cache.delete(key)
+
+
+def replay_guarded(key: str, handle: Callable[[], HttpResponse]) -> HttpResponse:
+    """Run `handle` under a claim: the claim stays only when it answered 2xx (stored)."""
+    try:
+        response = handle()
+    except BaseException:
+        replay_release(key)
+        raise
+    if not 200 <= response.status_code < 300:
+        replay_release(key)
+    return response
 
 
 # --- storing events -------------------------------------------------------------------------

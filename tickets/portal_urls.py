@@ -12,4 +12,9 @@ urlpatterns = [
     path("new/", portal.new_ticket, name="new"),
     path("tickets/<int:number>/", portal.ticket, name="ticket"),
     path("attachments/<int:attachment_id>/", portal.attachment, name="attachment"),
+    path(
+        "attachments/<int:attachment_id>/inline/",
+        portal.attachment_inline,
+        name="attachment-inline",
+    ),
 ]

@@ -28,6 +28,7 @@ from tickets.models import Attachment, Group
 from tickets.roles import Role, is_agent
 from tickets.services import ServiceError
 from tickets.types import IncomingAttachment
+from tickets.views.downloads import attachment_download
 
 from ..config import ChatConfig, ConfigError, load_config
 from ..consumers import origin_allowed
@@ -202,12 +203,7 @@ def chat_file(request: HttpRequest, token: str) -> FileResponse:
     ).first()
     if attachment is None:
         raise Http404("No such file.")
-    return FileResponse(
-        attachment.file.open("rb"),
-        as_attachment=True,
-        filename=attachment.filename,
-        content_type=attachment.content_type,
-    )
+    return attachment_download(attachment)
 
 
 @require_GET

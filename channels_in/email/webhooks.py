@@ -5,12 +5,14 @@ account carries its own secrets (named in its `webhook` config). Every request p
 comes from before anything is stored; a request that cannot is answered 403 and leaves no row:
 
 - Mailgun: HMAC-SHA256 of timestamp + token with the account's webhook signing key, and a
-  timestamp within 15 minutes. The route must forward to `.../mime` so the raw MIME arrives.
+  timestamp within 15 minutes; each token is accepted once (a replay is answered 406). The
+  route must forward to `.../mime` so the raw MIME arrives.
 - Postmark and SendGrid: HTTP basic auth (credentials in the webhook URL you give them).
   SendGrid's Inbound Parse must have "POST the raw, full MIME message" on.
 - Amazon SES: an SNS HTTP subscription; the SNS message signature is verified against
   Amazon's signing certificate (fetched from the https `sns.<region>.amazonaws.com` URL named
-  in the message, cached), and the topic must be in the account's `sns_topic_arns`. If the
+  in the message, cached), and the topic must be in the account's `sns_topic_arns`; each signed
+  MessageId is accepted once (a replay is answered 409). If the
   `cryptography` package is missing, only basic auth (`basic_auth_env`) can authenticate it.
   Use the SES receipt rule's SNS action (the raw mail travels in the notification).
 
@@ -41,12 +43,14 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from ..models import ChannelAccount, ChannelKind
+from ..webhooks import Replayed, replay_claim, replay_guarded
 from .config import ConfigError, EmailAccountConfig, WebhookConfig, load_email_config
 from .store import store_email, store_failed
 
 log = logging.getLogger(__name__)
 
 MAILGUN_MAX_AGE = 15 * 60
+SNS_REPLAY_WINDOW = 24 * 3600
 SNS_CERT_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 SNS_NOTIFICATION_KEYS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
 SNS_SUBSCRIPTION_KEYS = (
@@ -94,6 +98,10 @@ def _webhook(provider: str, handler: Any) -> Any:
         except ConfigError as exc:
             log.error("%s webhook for %s cannot be verified: %s", provider, account, exc)
             return HttpResponse("webhook secret not configured", status=503)
+        except Replayed as exc:
+            log.warning("refused %s webhook for %s: %s", provider, account, exc)
+            # 406 is what Mailgun reads as "rejected, do not retry"; SNS stops on any 4xx
+            return HttpResponse(f"replayed: {exc}", status=406 if provider == "mailgun" else 409)
 
     view.__name__ = f"{provider}_inbound"
     return view
@@ -179,6 +187,15 @@ def _mailgun(request: HttpRequest, account: ChannelAccount, webhook: WebhookConf
         raise Forbidden("bad Mailgun timestamp") from exc
     if age > MAILGUN_MAX_AGE:
         raise Forbidden("Mailgun timestamp too old (replayed?)")
+    # A signed token is good for one request: remembered as long as its timestamp is accepted
+    # (MAILGUN_MAX_AGE either side of now, so twice that from the first sight).
+    claim = replay_claim(
+        account=account, provider="mailgun", proof=token, window=2 * MAILGUN_MAX_AGE
+    )
+    return replay_guarded(claim, lambda: _mailgun_store(request, account))
+
+
+def _mailgun_store(request: HttpRequest, account: ChannelAccount) -> HttpResponse:
     raw = form_field_bytes(request, "body-mime")
     if not raw:
         return HttpResponse(
@@ -295,6 +312,22 @@ def _ses(request: HttpRequest, account: ChannelAccount, webhook: WebhookConfig) 
             raise Forbidden(
                 "cannot verify SNS signatures (no cryptography): use basic auth"
             ) from None
+    # SNS signs its MessageId with the message: each is delivered (and accepted) once. Its
+    # Timestamp is not checked against a window (SNS retries a failed delivery for as long as
+    # the topic's delivery policy says), so the id is remembered for a day; past that, the
+    # stored mail's own id still keeps a late replay from being threaded twice.
+    claim = replay_claim(
+        account=account,
+        provider="ses",
+        proof=str(message.get("MessageId") or message.get("Signature") or ""),
+        window=SNS_REPLAY_WINDOW,
+    )
+    return replay_guarded(claim, lambda: _ses_handle(request, account, message))
+
+
+def _ses_handle(
+    request: HttpRequest, account: ChannelAccount, message: dict[str, Any]
+) -> HttpResponse:
     kind = message["Type"]
     if kind == "SubscriptionConfirmation":
         url = str(message.get("SubscribeURL", ""))

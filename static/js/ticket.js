@@ -16,18 +16,25 @@
     if (focusField) document.getElementById(name === "note" ? "note-text" : "reply-text")?.focus();
   }
 
-  document.addEventListener("DOMContentLoaded", function () { selectTab("reply", false); });
+  document.addEventListener("DOMContentLoaded", function () {
+    selectTab("reply", false);
+    showRemoteImages();
+  });
+  document.addEventListener("htmx:afterSettle", showRemoteImages);
 
   document.addEventListener("click", function (event) {
     const tab = event.target instanceof Element && event.target.closest('.tabs [role="tab"]');
     if (tab) selectTab(tab.dataset.tab, true);
-    const show = event.target instanceof Element && event.target.closest("[data-show-remote-images]");
-    if (show) showRemoteImages(show.closest("article"));
   });
 
   // An email's remote images arrive parked in data-remote-src (the sanitiser only lets
   // http(s) URLs through there); they load only when the agent asks, without a referrer.
-  function showRemoteImages(message) {
+  // Asking reloads the page with ?remote_images=<id>: that response alone carries a policy
+  // admitting the message's image origins, and names the message in a meta tag. A live
+  // refresh re-renders the thread parked again, so this runs after every swap too.
+  function showRemoteImages() {
+    const meta = document.querySelector('meta[name="remote-images-message"]');
+    const message = meta && document.getElementById("message-" + meta.content);
     if (!message) return;
     message.querySelectorAll("img[data-remote-src]").forEach(function (img) {
       img.referrerPolicy = "no-referrer";

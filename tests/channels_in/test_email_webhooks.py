@@ -419,3 +419,100 @@ def test_ses_without_content_is_recorded_as_failed_with_the_reason(
     assert post_sns(client, sns_message(sns, message=json.dumps(notification))).status_code == 200
     inbound = InboundMessage.objects.get()
     assert inbound.status == InboundMessage.Status.FAILED and "SNS action" in inbound.reason
+
+
+# --- replays: a signed proof is good for one request ----------------------------------------
+
+MAILGUN_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
+
+
+def post_mailgun(client: Client, fields: dict[str, bytes]) -> Any:
+    body, content_type = multipart(fields)
+    return client.post(
+        "/channels/email/inbound/mailgun/support/mime", body, content_type=content_type
+    )
+
+
+def test_mailgun_refuses_its_token_a_second_time_even_with_another_body(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account("mailgun", monkeypatch)
+    fields = mailgun_fields(MAILGUN_KEY)
+    assert post_mailgun(client, fields).status_code == 200
+    other = make_mail(subject="Send the refund to me", message_id="<evil@attacker.test>")
+    replay = post_mailgun(client, {**fields, "body-mime": other})
+    assert replay.status_code == 406 and b"replayed" in replay.content
+    again = post_mailgun(client, fields)  # the very same request: refused too
+    assert again.status_code == 406
+    assert list(InboundMessage.objects.values_list("external_id", flat=True)) == [
+        "<wh1@customer.test>"
+    ]
+    assert post_mailgun(client, mailgun_fields(MAILGUN_KEY)).status_code == 200  # a fresh token
+
+
+def test_mailgun_gives_a_token_back_when_nothing_was_stored(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider's retry of a request we answered with an error must still get through."""
+    account("mailgun", monkeypatch)
+    fields = mailgun_fields(MAILGUN_KEY)
+    without_mime = {k: v for k, v in fields.items() if k != "body-mime"}
+    assert post_mailgun(client, without_mime).status_code == 400
+    assert post_mailgun(client, fields).status_code == 200
+    assert InboundMessage.objects.count() == 1
+
+
+def test_ses_refuses_a_signed_message_id_a_second_time(client: Client, sns: dict[str, Any]) -> None:
+    body = sns_message(sns, message=ses_received())
+    assert post_sns(client, body).status_code == 200
+    replay = post_sns(client, body)
+    assert replay.status_code == 409 and b"replayed" in replay.content
+    # the unsigned fields changed, the signed ones kept: still the same message
+    assert post_sns(client, {**body, "UnsubscribeURL": "https://evil.test/u"}).status_code == 409
+    assert InboundMessage.objects.count() == 1
+    other = sns_message(sns, message=ses_received(make_mail(message_id="<wh2@customer.test>")))
+    assert post_sns(client, other).status_code == 200
+    assert InboundMessage.objects.count() == 2
+
+
+def test_ses_replay_of_a_subscription_confirmation_is_refused(
+    client: Client, sns: dict[str, Any]
+) -> None:
+    subscribe = "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=x&Token=t"
+    sns["mock"].get(subscribe, body="<ConfirmSubscriptionResponse/>")
+    body = sns_message(
+        sns, kind="SubscriptionConfirmation", message="subscribe", SubscribeURL=subscribe, Token="t"
+    )
+    assert post_sns(client, body).status_code == 200
+    assert post_sns(client, body).status_code == 409
+    assert sum(call.request.url == subscribe for call in sns["mock"].calls) == 1
+
+
+def test_postmark_and_sendgrid_have_no_token_and_a_replay_stores_nothing_new(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Basic auth proves the sender but carries no timestamp or token: a replay is the same
+    mail, and the mail's own Message-ID keeps it to one row (and one ticket message)."""
+    postmark = account("postmark", monkeypatch)
+    for _ in range(2):
+        response = client.post(
+            "/channels/email/inbound/postmark/support/",
+            postmark_payload(),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=basic("inbound:s3cret-p4ss"),
+        )
+        assert response.status_code == 200
+    assert InboundMessage.objects.filter(account=postmark).count() == 1
+    InboundMessage.objects.all().delete()
+    ChannelAccount.objects.all().delete()
+    sendgrid = account("sendgrid", monkeypatch)
+    body, content_type = sendgrid_body()
+    for _ in range(2):
+        response = client.post(
+            "/channels/email/inbound/sendgrid/support/",
+            body,
+            content_type=content_type,
+            HTTP_AUTHORIZATION=basic("inbound:s3cret-p4ss"),
+        )
+        assert response.status_code == 200
+    assert InboundMessage.objects.filter(account=sendgrid).count() == 1

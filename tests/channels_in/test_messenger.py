@@ -431,3 +431,12 @@ def test_a_long_text_with_a_file_goes_as_its_messages_then_the_file(
     *texts, upload = (c.request for c in responses.calls)
     assert_pieces_of(LONG, [json.loads(t.body)["message"]["text"] for t in texts], 2000)
     assert b'name="filedata"; filename="invoice.pdf"' in upload.body
+
+
+def test_a_replayed_body_is_stored_and_processed_once(page: ChannelAccount) -> None:
+    payload = body(message("m_replay", "Can I change my delivery address?"))
+    assert post(payload).status_code == 200
+    assert post(payload).status_code == 200
+    process_received()
+    assert Message.objects.filter(external_id__contains="m_replay").count() == 1
+    assert Message.objects.count() == 1

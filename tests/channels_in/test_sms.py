@@ -379,3 +379,20 @@ def test_the_client_refuses_a_body_over_the_limit_rather_than_cut_it(
     with responses.RequestsMock() as mock, pytest.raises(ValueError, match="1601 characters"):
         SmsClient(load_config(number)).send(to=CUSTOMER, body="x" * 1601)
     assert not mock.calls
+
+
+def test_a_replayed_post_is_the_same_message_and_is_processed_once(number: ChannelAccount) -> None:
+    """Twilio's signature covers the URL and every parameter but no timestamp or nonce: a
+    replay can only repeat the identical request, which its MessageSid keeps to one row."""
+    data = inbound_sms()
+    assert post(INBOUND, data).status_code == 200
+    assert post(INBOUND, data).status_code == 200
+    tampered = post(
+        INBOUND,
+        {**data, "Body": "Refund me"},
+        signature=twilio_signed(TOKEN, f"http://testserver{INBOUND}", data),
+    )
+    assert tampered.status_code == 403
+    assert InboundMessage.objects.count() == 1
+    process_received()
+    assert Message.objects.count() == 1

@@ -229,3 +229,13 @@ def test_the_call_log_form_is_for_agents_who_see_the_ticket(
     )
     assert ticket.messages.filter(kind="note").count() == 1
     assert Identity.objects.filter(kind="phone").count() == 0
+
+
+def test_a_replayed_voice_post_is_stored_once(line: ChannelAccount, billing: Any) -> None:
+    """Twilio signs no timestamp: a replay repeats the identical post, named by call and event."""
+    for _ in range(2):
+        post("/channels/voice/hotline/menu/", call(Digits="1"))
+        post("/channels/voice/hotline/status/", call(CallStatus="completed", CallDuration="9"))
+    assert InboundMessage.objects.count() == 2
+    process_received()
+    assert Ticket.objects.get().messages.count() == 1

@@ -704,3 +704,14 @@ def test_a_template_text_over_its_limit_fails_and_nothing_is_sent(
     delivery.refresh_from_db()
     assert delivery.status == "failed" and "at most 1024 characters" in delivery.error
     assert not sent.calls
+
+
+def test_a_replayed_body_is_stored_and_processed_once(number: ChannelAccount) -> None:
+    """Meta signs the body (HMAC) with no timestamp: a replay is byte for byte the same body,
+    kept to one row by its hash and one message by its wamid."""
+    payload = webhook(messages=[text_message("wamid.REPLAY1", "Where is my order?")])
+    assert post(payload).status_code == 200
+    assert post(payload).status_code == 200
+    assert InboundMessage.objects.count() == 2  # the envelope and the one message
+    process_received()
+    assert Message.objects.count() == 1

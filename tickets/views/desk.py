@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.forms import Form
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
@@ -24,10 +24,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from .. import forms, selectors, services
 from ..access import access_contact_by_id, access_ticket_by_number
 from ..identities import InvalidIdentity
-from ..models import Attachment, Contact, Group, Identity, Macro, Ticket
+from ..models import Contact, Group, Identity, Macro, Ticket
 from ..pagination import CappedPaginator
+from ..remote_images import remote_image_sources
 from ..roles import is_agent, sees_all_tickets
 from ..services import ServiceError
+from .downloads import attachment_download, attachment_inline_image
 
 View = Callable[..., HttpResponseBase]
 QUEUE_PAGE_SIZE = 50
@@ -115,8 +117,28 @@ def ticket_context(request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
 @agent_required
 @require_GET
 def ticket(request: HttpRequest, number: int) -> HttpResponse:
+    """The ticket page; `?remote_images=<message id>` shows that email's remote images."""
     found = access_ticket_by_number(request.user, number)
-    return render(request, "tickets/ticket.html", ticket_context(request, found))
+    context = ticket_context(request, found)
+    sources = _remote_image_sources(context["thread"], request.GET.get("remote_images", ""))
+    if sources:
+        context["remote_images_message"] = int(request.GET["remote_images"])
+    response = render(request, "tickets/ticket.html", context)
+    if sources:
+        # this page only: its policy also admits that one message's image origins
+        response._csp_update = {"img-src": sources}  # type: ignore[attr-defined]
+    return response
+
+
+def _remote_image_sources(thread: list[selectors.ThreadItem], asked: str) -> list[str]:
+    """The image origins of the thread's message `asked` (an id from the query string);
+    empty unless it names an HTML message of this very ticket."""
+    if not asked.isdigit():
+        return []
+    for item in thread:
+        if item.message.pk == int(asked) and item.use_html:
+            return remote_image_sources(item.message.html)
+    return []
 
 
 @agent_required
@@ -378,30 +400,13 @@ def contact_merge(request: HttpRequest, contact_id: int) -> HttpResponse:
 # --- attachments -------------------------------------------------------------------------------
 
 
-def attachment_response(attachment: Attachment) -> FileResponse:
-    """Always a download, never rendered inline: uploaded HTML or SVG must not run as ours."""
-    response = FileResponse(
-        attachment.file.open("rb"),
-        as_attachment=True,
-        filename=attachment.filename,
-        content_type=attachment.content_type or "application/octet-stream",
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
-
-
 @agent_required
 @require_GET
 def attachment(request: HttpRequest, attachment_id: int) -> HttpResponseBase:
     found = selectors.attachment_for_agent(request.user, attachment_id)
     if found is None:
         raise Http404("No such attachment.")
-    return attachment_response(found)
-
-
-# Raster images only: SVG can carry script, so it is never shown inline.
-INLINE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"})
+    return attachment_download(found)
 
 
 @agent_required
@@ -409,10 +414,7 @@ INLINE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/w
 def attachment_inline(request: HttpRequest, attachment_id: int) -> HttpResponseBase:
     """An email's inline (cid:) image, shown in place in the thread."""
     found = selectors.attachment_for_agent(request.user, attachment_id)
-    if found is None or found.content_type.lower() not in INLINE_IMAGE_TYPES:
+    response = attachment_inline_image(found) if found is not None else None
+    if response is None:
         raise Http404("No such image.")
-    response = FileResponse(found.file.open("rb"), content_type=found.content_type)
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, max-age=3600"
     return response

@@ -24,7 +24,8 @@ from ..models import Channel, Contact, Identity, Ticket
 from ..roles import is_agent
 from ..services import ServiceError
 from ..types import IncomingMessage
-from .desk import attachment_response, form_errors
+from .desk import form_errors
+from .downloads import attachment_download, attachment_inline_image
 
 View = Callable[..., HttpResponseBase]
 PORTAL_PAGE_SIZE = 25
@@ -139,4 +140,15 @@ def attachment(request: HttpRequest, attachment_id: int) -> HttpResponseBase:
     found = selectors.attachment_for_customer(request.user, attachment_id)
     if found is None:
         raise Http404("No such attachment.")
-    return attachment_response(found)
+    return attachment_download(found)
+
+
+@customer_view
+@require_GET
+def attachment_inline(request: HttpRequest, attachment_id: int) -> HttpResponseBase:
+    """An inline (cid:) image of a public message, in place in the customer's thread."""
+    found = selectors.attachment_for_customer(request.user, attachment_id)
+    response = attachment_inline_image(found) if found is not None else None
+    if response is None:
+        raise Http404("No such image.")
+    return response
