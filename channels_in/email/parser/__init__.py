@@ -21,7 +21,8 @@ The package, one job per module (each imports only the ones above it):
 - ``quotes``: quoted history and signatures;
 - ``forwards``: forwarded messages and ticket tokens;
 - ``mime``: the MIME walk (bodies, attachments, embedded messages, report parts);
-- ``classify``: auto-reply, bulk and bounce classification;
+- ``classify``: bounces, reports, auto-replies, lists (see its docstring for who decides what);
+- ``auth``: ``Authentication-Results`` and spam filters' verdicts;
 - this module: :func:`parse_email`, which puts them together.
 """
 
@@ -35,19 +36,13 @@ from typing import Final
 from tickets.sanitize import MAX_HTML_CHARS, sanitize_html
 
 from .addresses import _address_list, _first_mailbox
-from .classify import (
-    _DAEMON_LOCALS,
-    _DAEMON_NAME_RE,
-    _DSN_SUBJECT_RE,
-    _bounce_recipients,
-    _bounced_ids,
-    _is_auto_reply,
-    _is_bulk,
-)
+from .auth import parse_authentication_results, spam_verdict
+from .classify import classify_message
 from .common import (
     _MAX_PARTS,
     _MAX_SUBJECT_CHARS,
     DEFAULT_MAX_ATTACHMENT_BYTES,
+    AuthResult,
     EmailParseError,
     ParsedAttachment,
     ParsedEmail,
@@ -62,6 +57,7 @@ from .quotes import _quote_start, split_quoted
 __all__ = [
     "DEFAULT_MAX_ATTACHMENT_BYTES",
     "EmailParseError",
+    "AuthResult",
     "ParsedAttachment",
     "ParsedEmail",
     "html_to_text",
@@ -146,23 +142,20 @@ def _build(message: Message, headers: _Headers, notes: _Notes, limit: int) -> Pa
     references = _msgids(headers.all("references"))
     message_id = next(iter(_msgids(headers.all("message-id")[:1])), "")
 
-    return_path = headers.text("return-path")
-    null_sender = return_path.replace(" ", "") == "<>"
-    report_types = walker.report_types
-    local_part = from_address.split("@", 1)[0]
-    dsn_subject = bool(_DSN_SUBJECT_RE.search(subject))
-    is_bounce = (
-        "delivery-status" in report_types
-        or walker.has_dsn
-        or local_part in _DAEMON_LOCALS
-        or bool(_DAEMON_NAME_RE.search(from_name))
-        or headers.has("x-failed-recipients")
-        # postmaster@ is also a human role address, so it needs a second signal.
-        or (local_part == "postmaster" and (dsn_subject or null_sender))
-        or (null_sender and dsn_subject)
-    )
-
     text = _message_text(walker)
+    verdict = classify_message(
+        message=message,
+        headers=headers,
+        walker=walker,
+        subject=subject,
+        from_name=from_name,
+        from_address=from_address,
+        in_reply_to=in_reply_to,
+        references=references,
+        text=text,
+    )
+    is_bounce = verdict.is_bounce
+    report_types = walker.report_types
     if not text.strip() and walker.embedded and not is_bounce and not report_types:
         text = _embedded_text(walker.embedded[0], notes, 0)
     html_source = walker.html_source()
@@ -173,12 +166,6 @@ def _build(message: Message, headers: _Headers, notes: _Notes, limit: int) -> Pa
         notes.add("HTML body too complex to render safely; showing text only")
     if not text.strip() and not html.strip() and not walker.attachments:
         notes.add("no readable body text or attachments")
-
-    bounced_ids: tuple[str, ...] = ()
-    bounce_recipients: tuple[str, ...] = ()
-    if is_bounce:
-        bounced_ids = _bounced_ids(walker, headers, in_reply_to, references, text)
-        bounce_recipients = _bounce_recipients(walker, headers)
 
     forwarded_from: tuple[str, str] | None = None
     if _FORWARD_SUBJECT_RE.match(subject):
@@ -204,14 +191,20 @@ def _build(message: Message, headers: _Headers, notes: _Notes, limit: int) -> Pa
         text=text,
         html=html,
         attachments=tuple(walker.attachments),
-        is_auto_reply=_is_auto_reply(headers, subject, report_types, is_bounce, null_sender),
-        is_bulk=_is_bulk(headers),
+        is_auto_reply=verdict.is_auto_reply,
+        is_bulk=verdict.is_bulk,
         is_bounce=is_bounce,
-        bounced_message_ids=bounced_ids,
-        bounce_recipients=bounce_recipients,
+        bounced_message_ids=verdict.bounced_message_ids,
+        bounce_recipients=verdict.bounce_recipients,
         ticket_token=_ticket_token(subject, in_reply_to, references),
         headers=kept,
         warnings=tuple(notes.items),
         quoted_text_start=_quote_start(text),
         forwarded_from=forwarded_from,
+        bounce_status=verdict.bounce_status,
+        ignore_reason=verdict.ignore_reason,
+        machine_sender=verdict.machine_sender,
+        spam_reason=spam_verdict(headers),
+        auth_results=parse_authentication_results(headers.all("authentication-results")),
+        classified_by=verdict.signals,
     )

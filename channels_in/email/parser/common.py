@@ -49,6 +49,21 @@ class ParsedAttachment:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthResult:
+    """One result of an ``Authentication-Results`` header (RFC 8601): who checked
+    (``authserv_id``), which method (``dmarc``, ``dkim``, ``spf``...), the result, and its
+    properties (``header.from``, ``header.d``, ``smtp.mailfrom``...), lower-cased."""
+
+    authserv_id: str
+    method: str
+    result: str
+    properties: tuple[tuple[str, str], ...]
+
+    def prop(self, name: str) -> str:
+        return next((value for key, value in self.properties if key == name), "")
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedEmail:
     message_id: str
     in_reply_to: tuple[str, ...]
@@ -73,6 +88,17 @@ class ParsedEmail:
     warnings: tuple[str, ...]
     quoted_text_start: int | None
     forwarded_from: tuple[str, str] | None
+    # What a delivery report says happened: "failed", "delayed", "delivered" ("" if no report).
+    bounce_status: str = ""
+    # Machine mail to store and ignore (no ticket, no answer), and why; "" for anything else.
+    ignore_reason: str = ""
+    # The sender's address belongs to a family that never reads answers ("no-reply", ...).
+    machine_sender: str = ""
+    # Why an upstream spam filter called this spam ("" when none did).
+    spam_reason: str = ""
+    auth_results: tuple[AuthResult, ...] = ()
+    # Which classification rules fired, for the stored reason and for debugging.
+    classified_by: tuple[str, ...] = ()
 
 
 _CONTROL_RE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")

@@ -175,6 +175,8 @@ def _note_defects(part: Message, label: str, notes: _Notes) -> None:
 _HEADER_TEXT_LINE_RE: Final = re.compile(r"^([!-9;-~]+):[ \t]*(.*)$")
 _DASH_BOUNDARY_RE: Final = re.compile(rb"^--([!-~][ -~]{0,69}?)[ \t]*\r?\n[!-9;-~]+:", re.M)
 _EMBEDDED_TYPES: Final = frozenset({"message/rfc822", "message/global", "message/news"})
+# RFC 3464 and its internationalised form (RFC 6533)
+_DSN_TYPES: Final = frozenset({"message/delivery-status", "message/global-delivery-status"})
 
 
 def _scan_header_text(text: str) -> list[tuple[str, str]]:
@@ -207,6 +209,8 @@ class _Walker:
         self.enclosed_headers: list[list[tuple[str, str]]] = []
         self.report_types: list[str] = []
         self.has_dsn = False
+        # Every content type seen, for classification by structure (report parts and the like).
+        self.part_types: set[str] = set()
         self.parts_seen = 0
 
     def walk(self, part: Message, depth: int) -> None:
@@ -218,6 +222,7 @@ class _Walker:
             return
         self.parts_seen += 1
         ctype = _content_type(part)
+        self.part_types.add(ctype)
         try:
             self._visit(part, ctype, depth)
         except Exception as exc:  # one broken part must not cost the rest of the message
@@ -228,7 +233,7 @@ class _Walker:
         maintype = ctype.split("/", 1)[0]
         payload = part.get_payload()
         if isinstance(payload, list):
-            if ctype == "message/delivery-status":
+            if ctype in _DSN_TYPES:
                 self.has_dsn = True
                 for block in payload:
                     if isinstance(block, Message):
@@ -266,7 +271,7 @@ class _Walker:
             self.notes.add(f"{ctype} without a usable boundary; body kept as plain text")
             self._body(part, "text/plain")
             return
-        if ctype == "message/delivery-status":
+        if ctype in _DSN_TYPES:
             self.has_dsn = True
             data = _payload_bytes(part, self.notes, ctype)
             self.dsn_fields.extend(_scan_header_text(_decode_bytes(data, None)[0]))
