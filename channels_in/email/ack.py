@@ -3,8 +3,14 @@
 Rules (each checked again in the task, from the stored rows, not from what was queued):
 - only when the account has `ack_enabled`, for the first customer message of a new ticket;
 - never to an auto-reply, a bounce, bulk or mailing-list mail (the message is `is_automatic`),
-  a flagged message, mail an agent forwarded in, no-reply/daemon addresses, or our own
-  addresses (two desks answering each other);
+  a flagged message, mail an agent forwarded in, machine senders (the local-part families of
+  `parser.classify.machine_local_part`: mailer-daemon, postmaster/post_master, list servers,
+  bounce, no-reply...), or our own addresses (two desks answering each other);
+- never to spam (an upstream filter's verdict: `X-Spam-Flag: YES`, `X-Spam-Status: Yes`, a
+  score over the threshold...): answering forged senders is backscatter;
+- with `ack_requires_auth` (the default), only to a sender who passed authentication (an
+  aligned pass from a trusted authserv-id, see `parser.auth`) or is a known contact: one with a
+  portal login, a verified identity, or an agent's answer on an earlier ticket;
 - at most `ack_rate_limit_per_hour` automatic mails per recipient per hour, counted in the
   database under an advisory lock per recipient so concurrent workers cannot overshoot;
 - the idempotency key `auto-ack-<ticket>` makes a retried task send nothing twice.
@@ -14,7 +20,6 @@ deliverer adds them to every automatic message).
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 from django.conf import settings
@@ -27,13 +32,9 @@ from tickets.models import Message, Ticket
 from ..models import ChannelAccount, ChannelKind, OutboundDelivery
 from ..receivers import email_message_id
 from .config import ConfigError, EmailAccountConfig, load_email_config
+from .parser.classify import machine_local_part
 
 AUTOMATIC_KEY_PREFIX = "auto-"
-_MACHINE_LOCAL = re.compile(
-    r"^(no-?reply|do-?not-?reply|mailer-daemon|postmaster|bounces?|listserv|majordomo)"
-    r"([+._-].*)?$",
-    re.IGNORECASE,
-)
 
 
 def automatic_mail_allowed(*, recipient: str, per_hour: int) -> bool:
@@ -71,12 +72,37 @@ def _why_not(message: Message, config: EmailAccountConfig) -> str:
         return "flagged message"
     if message.metadata.get("forwarded_by"):
         return "forwarded in by an agent"
-    if "@" not in recipient or _MACHINE_LOCAL.match(recipient.split("@", 1)[0]):
-        return f"{recipient or 'no address'} does not read replies"
+    if "@" not in recipient:
+        return "no address"
+    family = machine_local_part(recipient.split("@", 1)[0])
+    if family:
+        return f"{recipient} does not read replies ({family} address)"
     domain = recipient.rsplit("@", 1)[1]
     if recipient in _own_addresses() or domain == settings.HELPDESK_EMAIL_DOMAIN.lower():
         return f"{recipient} is one of our own addresses (mail loop)"
+    spam = message.metadata.get("spam")
+    if spam:
+        return f"marked as spam upstream ({spam}): never answered"
+    if config.ack_requires_auth and not message.metadata.get("authenticated"):
+        if not _known_contact(message):
+            return (
+                "sender not authenticated (no aligned DMARC/DKIM/SPF pass from a trusted "
+                "server) and not a known contact"
+            )
     return ""
+
+
+def _known_contact(message: Message) -> bool:
+    """Someone we have dealt with: a portal login, a verified identity, or an agent's answer
+    on an earlier ticket of theirs. Mail that merely arrived before proves nothing."""
+    contact = message.ticket.contact
+    if contact.user_id is not None or contact.identities.filter(verified=True).exists():
+        return True
+    return (
+        Message.objects.filter(ticket__contact=contact, kind=Message.Kind.REPLY)
+        .exclude(ticket_id=message.ticket_id)
+        .exists()
+    )
 
 
 def acknowledgement_send(*, ticket_id: int, message_id: int) -> str:

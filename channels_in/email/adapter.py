@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import smtplib
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -19,6 +20,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.html import escape, linebreaks
 
 from tickets import services as ticket_services
@@ -36,12 +38,12 @@ from ..services import (
 )
 from . import tasks  # noqa: F401  (registers the email tasks with Celery)
 from .config import ESP_BACKENDS, ConfigError, EmailAccountConfig, parse_email_config, secret
-from .parser import EmailParseError, ParsedEmail, parse_email
+from .parser import EmailParseError, ParsedEmail, parse_email, token_from_message_id
+from .parser.auth import aligned_pass
 from .providers import postmark_to_mime
 from .store import header_values
 
 _TOKEN_IN_SUBJECT = re.compile(r"\s*\[ref:[A-Za-z0-9_-]{16}\]")
-_DSN_ACTION = re.compile(rb"^Action[ \t]*:[ \t]*([A-Za-z]+)", re.IGNORECASE | re.MULTILINE)
 
 
 @lru_cache(maxsize=256)
@@ -79,7 +81,10 @@ def normalise_email(inbound: InboundMessage) -> IncomingMessage:
     except EmailParseError as exc:
         raise Rejected(f"unreadable email: {exc}") from exc
     if parsed.is_bounce:
-        raise Ignored("delivery report", effect=lambda: _handle_bounce(parsed, raw, inbound))
+        raise Ignored("delivery report", effect=lambda: _handle_bounce(parsed, inbound))
+    if parsed.ignore_reason:
+        # Reports and list servers' notices are for no one to answer: kept, never a ticket.
+        raise Ignored(f"machine mail, not answered: {parsed.ignore_reason}")
     sender = parsed.from_address or parsed.reply_to
     if not sender:
         raise Rejected("no sender address (From and Reply-To missing or unparseable)")
@@ -104,7 +109,10 @@ def normalise_email(inbound: InboundMessage) -> IncomingMessage:
         text += "\n\n[Attachments over the size limit were not kept: " + ", ".join(oversized) + "]"
     sender_name = parsed.from_name
     identity_value = sender
+    account = inbound.account
+    config = account_config(account)
     metadata: dict[str, object] = {"warnings": list(parsed.warnings)}
+    metadata.update(_trust(parsed, config))
     if parsed.quoted_text_start is not None:
         metadata["quoted_text_start"] = parsed.quoted_text_start
     if parsed.forwarded_from and not refs:
@@ -116,10 +124,8 @@ def normalise_email(inbound: InboundMessage) -> IncomingMessage:
             # Anyone else who forwards mail is the one asking: a "Fwd:" must not let a sender
             # open a ticket in another person's name (replies would go to that person).
             metadata["forwarded_from"] = parsed.forwarded_from[1]
-    account = inbound.account
     own = (account.address or "").lower()
     delivered_to = tuple(v.strip().strip("<>").lower() for v in header_values(raw, "Delivered-To"))
-    config = account_config(account)
     routed = config.group_for((*delivered_to, *parsed.to, *parsed.cc)) if config else None
     return IncomingMessage(
         channel=ChannelKind.EMAIL,
@@ -156,38 +162,94 @@ def is_agent_address(address: str) -> bool:
     ).exists()
 
 
-def _handle_bounce(parsed: ParsedEmail, raw: bytes, inbound: InboundMessage) -> str:
+def _trust(parsed: ParsedEmail, config: EmailAccountConfig | None) -> dict[str, str]:
+    """What the acknowledgement rules need to know about the sender, kept on the message:
+    an aligned authentication pass by a trusted server, a spam verdict, a machine sender."""
+    facts: dict[str, str] = {}
+    domain = parsed.from_address.rsplit("@", 1)[-1] if "@" in parsed.from_address else ""
+    passed = aligned_pass(
+        parsed.auth_results,
+        from_domain=domain,
+        trusted_ids=config.trusted_authserv_ids if config else (),
+    )
+    if passed:
+        facts["authenticated"] = passed
+    if parsed.spam_reason:
+        facts["spam"] = parsed.spam_reason
+    if parsed.machine_sender:
+        facts["machine_sender"] = parsed.machine_sender
+    return facts
+
+
+# how far back a bounce naming only a recipient may match one of our deliveries to them
+_RECIPIENT_MATCH_WINDOW = timedelta(days=14)
+
+
+def _bounced_delivery(parsed: ParsedEmail) -> OutboundDelivery | None:
+    """Our delivery a report is about: by the Message-ID it quotes (the DSN's enclosed
+    original, In-Reply-To/References), then by our ticket token in a quoted id together with
+    a failed recipient, then (only when it quotes no id at all) by a failed recipient we
+    mailed in the last two weeks."""
+    email = OutboundDelivery.objects.filter(channel=ChannelKind.EMAIL).select_related("message")
+    ids = list(parsed.bounced_message_ids)
+    if ids:
+        by_id = email.filter(provider_id__in=ids).order_by("-created_at").first()
+        if by_id is not None:
+            return by_id
+    recipients = list(parsed.bounce_recipients)
+    if not recipients:
+        return None
+    tokens = [token for token in map(token_from_message_id, ids) if token]
+    if tokens:
+        by_token = (
+            email.filter(message__ticket__reply_token__in=tokens, recipient__in=recipients)
+            .order_by("-created_at")
+            .first()
+        )
+        if by_token is not None:
+            return by_token
+    if ids:
+        # It quotes a message that is not ours (backscatter of mail forged in our name):
+        # that our last mail to the same person failed does not follow.
+        return None
+    return (
+        email.filter(
+            recipient__in=recipients,
+            status__in=[OutboundDelivery.Status.SENT, OutboundDelivery.Status.DELIVERED],
+            created_at__gte=timezone.now() - _RECIPIENT_MATCH_WINDOW,
+        )
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def _handle_bounce(parsed: ParsedEmail, inbound: InboundMessage) -> str:
     """Attach a delivery report to the outbound message it answers; returns the reason the
     report is stored for."""
-    actions = {a.decode().lower() for a in _DSN_ACTION.findall(raw)}
-    failed = not actions or bool(actions & {"failed"})
     who = ", ".join(parsed.bounce_recipients) or parsed.subject
-    for message_id in parsed.bounced_message_ids:
-        deliveries = OutboundDelivery.objects.filter(provider_id=message_id).select_related(
-            "message"
+    delivery = _bounced_delivery(parsed)
+    if delivery is None:
+        return "bounce or delivery report matching none of our messages"
+    message_id = delivery.provider_id
+    where = f"our message {message_id} on ticket id {delivery.message.ticket_id}"
+    status = parsed.bounce_status or "failed"
+    if status == "failed":
+        delivery_update_status(
+            provider_id=message_id,
+            status=OutboundDelivery.Status.FAILED,
+            detail=f"bounced: {who} (report stored as inbound #{inbound.pk})",
         )
-        delivery = deliveries.first()
-        if delivery is None:
-            continue
-        where = f"our message {message_id} on ticket id {delivery.message.ticket_id}"
-        if failed:
-            delivery_update_status(
-                provider_id=message_id,
-                status=OutboundDelivery.Status.FAILED,
-                detail=f"bounced: {who} (report stored as inbound #{inbound.pk})",
-            )
-            return f"bounce for {where}: delivery marked failed"
-        if actions & {"delivered", "relayed", "expanded"}:
-            delivery_update_status(provider_id=message_id, status=OutboundDelivery.Status.DELIVERED)
-            return f"delivery report for {where}: delivered"
-        ticket_services.delivery_record_event(
-            ticket_id=delivery.message.ticket_id,
-            message_id=delivery.message_id,
-            status="delayed",
-            detail=f"delayed: {who} (the server keeps trying)",
-        )
-        return f"delay report for {where}: still being tried"
-    return "bounce or delivery report matching none of our messages"
+        return f"bounce for {where}: delivery marked failed"
+    if status == "delivered":
+        delivery_update_status(provider_id=message_id, status=OutboundDelivery.Status.DELIVERED)
+        return f"delivery report for {where}: delivered"
+    ticket_services.delivery_record_event(
+        ticket_id=delivery.message.ticket_id,
+        message_id=delivery.message_id,
+        status="delayed",
+        detail=f"delayed: {who} (the server keeps trying)",
+    )
+    return f"delay report for {where}: still being tried"
 
 
 @register_post_ingest(ChannelKind.EMAIL)

@@ -18,9 +18,16 @@ The JSON shape (every key optional unless the feature is used)::
                   "sns_topic_arns": ["arn:aws:sns:..."]},
       "ack_enabled": false, "ack_subject": "...", "ack_template": "...",
       "ack_rate_limit_per_hour": 3,
+      "ack_requires_auth": true, "trusted_authserv_ids": ["mx.example.com"],
       "max_message_bytes": 41943040,
       "routing": [{"address": "billing@example.com", "group": 3}]
     }
+
+An acknowledgement goes only to a sender who passed authentication (an aligned DMARC, DKIM or
+SPF pass in an `Authentication-Results` header written by one of `trusted_authserv_ids`, the
+authserv-ids of the mailbox's own receiving servers) or is a known contact. A mailbox whose
+server writes no such header sets `ack_requires_auth: false`; machine mail and spam are never
+acknowledged either way.
 
 Secrets never live in the row: each `*_env` names an environment variable, read only when the
 secret is needed (`secret()`), so an account can be configured before its secret is deployed.
@@ -154,6 +161,8 @@ class EmailAccountConfig:
     ack_subject: str = DEFAULT_ACK_SUBJECT
     ack_template: str = DEFAULT_ACK_TEMPLATE
     ack_rate_limit_per_hour: int = 3
+    ack_requires_auth: bool = True
+    trusted_authserv_ids: tuple[str, ...] = ()
     max_message_bytes: int = 40 * 1024 * 1024
     routing: tuple[RoutingRule, ...] = field(default_factory=tuple)
 
@@ -382,6 +391,23 @@ def _routing(r: _Reader) -> tuple[RoutingRule, ...]:
     return tuple(rules)
 
 
+_AUTHSERV_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252})$")
+
+
+def _authserv_ids(r: _Reader) -> tuple[str, ...]:
+    ids: list[str] = []
+    for index, item in enumerate(r.items("trusted_authserv_ids")):
+        value = item.strip().lower() if isinstance(item, str) else item
+        if not isinstance(value, str) or not _AUTHSERV_ID.match(value):
+            raise ConfigError(
+                f"trusted_authserv_ids[{index}]: must be a server name as it appears first in "
+                f"its Authentication-Results header (like mx.example.com), got {item!r}"
+            )
+        if value not in ids:
+            ids.append(value)
+    return tuple(ids)
+
+
 def parse_email_config(data: Any, *, address: str) -> EmailAccountConfig:
     """Validate a config object; raises ConfigError naming the first bad field."""
     r = _Reader(data if data is not None else {}, "")
@@ -405,6 +431,8 @@ def parse_email_config(data: Any, *, address: str) -> EmailAccountConfig:
         ack_subject=r.text("ack_subject", DEFAULT_ACK_SUBJECT) or DEFAULT_ACK_SUBJECT,
         ack_template=r.text("ack_template", DEFAULT_ACK_TEMPLATE) or DEFAULT_ACK_TEMPLATE,
         ack_rate_limit_per_hour=r.number("ack_rate_limit_per_hour", 3, low=0, high=1000),
+        ack_requires_auth=r.flag("ack_requires_auth", True),
+        trusted_authserv_ids=_authserv_ids(r),
         max_message_bytes=r.number(
             "max_message_bytes", settings.HELPDESK_MAX_INBOUND_BYTES, low=1024, high=2**31
         ),

@@ -66,6 +66,25 @@ class MailboxForm(forms.Form):
     ack_enabled = forms.BooleanField(
         label="Acknowledge new tickets", required=False, help_text="An automatic receipt mail."
     )
+    ack_requires_auth = forms.BooleanField(
+        label="Acknowledge only authenticated senders",
+        required=False,
+        initial=True,
+        help_text=(
+            "Only senders who pass DMARC, DKIM or SPF (as checked by a trusted server below) or "
+            "are known contacts get a receipt, so forged senders are never mailed. Turn off "
+            "only if your mail server adds no Authentication-Results header."
+        ),
+    )
+    trusted_authserv_ids = forms.CharField(
+        label="Trusted authentication servers",
+        required=False,
+        help_text=(
+            "The name your receiving server writes first in its Authentication-Results header "
+            "(like mx.example.com); several separated by commas. Results from any other name "
+            "are ignored: senders can forge them."
+        ),
+    )
 
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"]
@@ -86,7 +105,17 @@ class MailboxForm(forms.Form):
     def config(self) -> dict[str, Any]:
         """The `ChannelAccount.config` these fields describe (only the keys given)."""
         data = self.cleaned_data
-        config: dict[str, Any] = {"ack_enabled": bool(data.get("ack_enabled"))}
+        config: dict[str, Any] = {
+            "ack_enabled": bool(data.get("ack_enabled")),
+            "ack_requires_auth": bool(data.get("ack_requires_auth")),
+        }
+        trusted = [
+            item.strip()
+            for item in (data.get("trusted_authserv_ids") or "").replace(" ", ",").split(",")
+            if item.strip()
+        ]
+        if trusted:
+            config["trusted_authserv_ids"] = trusted
         if data.get("imap_host"):
             imap: dict[str, Any] = {
                 "host": data["imap_host"].strip(),

@@ -255,3 +255,32 @@ def test_the_django_admin_refuses_an_email_config_that_would_not_load(
     )
     page = listing.content.decode()  # (the admin capitalises the message's first letter)
     assert f'class="error">Sales: cannot reach 127.0.0.1:{dead_port}: Connection refused' in page
+
+
+def test_a_new_mailbox_keeps_its_acknowledgement_trust_settings(admin_user: Any) -> None:
+    client = client_for(admin_user)
+    page = client.get(NEW).content.decode()
+    assert 'name="ack_requires_auth"' in page and 'name="trusted_authserv_ids"' in page
+    assert "checked" in page.split('name="ack_requires_auth"')[1].split(">")[0]  # on by default
+    form = {
+        "name": "sales",
+        "address": "sales@desk.test",
+        "imap_security": "ssl",
+        "after_fetch": "seen",
+        "smtp_security": "starttls",
+        "ack_enabled": "on",
+        "ack_requires_auth": "on",
+        "trusted_authserv_ids": "mx1.desk.test, MX2.desk.test",
+        "save": "1",
+    }
+    assert client.post(NEW, form).status_code == 302
+    config = load_email_config(ChannelAccount.objects.get(name="sales"))
+    assert config.ack_enabled and config.ack_requires_auth
+    assert config.trusted_authserv_ids == ("mx1.desk.test", "mx2.desk.test")
+    bad = client.post(NEW, {**form, "name": "sales2", "trusted_authserv_ids": "mx;evil"})
+    assert bad.status_code == 200 and "trusted_authserv_ids[0]: must be a server name" in (
+        bad.content.decode()
+    )
+    off = {key: value for key, value in form.items() if key != "ack_requires_auth"}
+    assert client.post(NEW, {**off, "name": "sales3"}).status_code == 302
+    assert load_email_config(ChannelAccount.objects.get(name="sales3")).ack_requires_auth is False

@@ -25,7 +25,16 @@ LOCMEM = "django.core.mail.backends.locmem.EmailBackend"
 ACK = {
     "ack_enabled": True,
     "ack_template": "Hello {{ name }}, your request is ticket #{{ ticket.number }}.",
+    "trusted_authserv_ids": ["mx.desk.test"],
 }
+# what the desk's own receiving server writes on mail that passed DMARC
+PASSED = "mx.desk.test; spf=pass smtp.mailfrom=customer.test; dmarc=pass header.from=customer.test"
+
+
+def authenticated_mail(**kwargs: Any) -> bytes:
+    """A customer's mail as our receiving server hands it over: authenticated."""
+    kwargs["headers"] = {"Authentication-Results": PASSED, **(kwargs.get("headers") or {})}
+    return make_mail(**kwargs)
 
 
 @pytest.fixture
@@ -54,7 +63,7 @@ def ingest_and_react(account: ChannelAccount, raw: bytes, capture: Any) -> Inbou
 def test_it_acknowledges_a_new_ticket_once(
     box: ChannelAccount, eager: None, django_capture_on_commit_callbacks: Any
 ) -> None:
-    first = ingest_and_react(box, make_mail(), django_capture_on_commit_callbacks)
+    first = ingest_and_react(box, authenticated_mail(), django_capture_on_commit_callbacks)
     ticket = Ticket.objects.get(pk=first.ticket_id)
     assert len(mail.outbox) == 1
     sent = message_from_bytes(mail.outbox[0].message().as_bytes(), policy=default_policy)
@@ -73,10 +82,12 @@ def test_it_acknowledges_a_new_ticket_once(
     # the customer's follow-up, a duplicate delivery, a retried task: no second acknowledgement
     ingest_and_react(
         box,
-        make_mail(message_id="<a2@customer.test>", in_reply_to=sent["Message-ID"], subject="Re: x"),
+        authenticated_mail(
+            message_id="<a2@customer.test>", in_reply_to=sent["Message-ID"], subject="Re: x"
+        ),
         django_capture_on_commit_callbacks,
     )
-    ingest_and_react(box, make_mail(), django_capture_on_commit_callbacks)
+    ingest_and_react(box, authenticated_mail(), django_capture_on_commit_callbacks)
     assert (
         acknowledgement_send(ticket_id=ticket.pk, message_id=first.message_id)
         == "skipped: already acknowledged"
@@ -94,7 +105,7 @@ CORPUS_BOUNCE = "flanker/bounce_gmail-invalid-address.eml"
     [
         (
             "auto-reply",
-            make_mail(
+            authenticated_mail(
                 subject="Out of office",
                 references="<old@desk.test>",
                 headers={"Auto-Submitted": "auto-replied"},
@@ -102,21 +113,24 @@ CORPUS_BOUNCE = "flanker/bounce_gmail-invalid-address.eml"
         ),
         (
             "X-Autoreply",
-            make_mail(
+            authenticated_mail(
                 subject="Thanks for your mail",
                 references="<old@desk.test>",
                 headers={"X-Autoreply": "yes"},
             ),
         ),
-        ("bulk", make_mail(subject="Newsletter", headers={"Precedence": "bulk"})),
+        ("bulk", authenticated_mail(subject="Newsletter", headers={"Precedence": "bulk"})),
         (
             "mailing list",
-            make_mail(
+            authenticated_mail(
                 subject="[users] question", headers={"List-Id": "Users <users.lists.example.org>"}
             ),
         ),
-        ("no-reply sender", make_mail(sender="Shop <no-reply@shop.test>", subject="Your order")),
-        ("our own address", make_mail(sender="support@desk.test", subject="Loop?")),
+        (
+            "no-reply sender",
+            authenticated_mail(sender="Shop <no-reply@shop.test>", subject="Your order"),
+        ),
+        ("our own address", authenticated_mail(sender="support@desk.test", subject="Loop?")),
         ("corpus bounce", None),
     ],
 )
@@ -147,7 +161,7 @@ def test_it_sends_no_more_than_three_automatic_mails_per_recipient_an_hour(
     for n in range(5):
         ingest_and_react(
             box,
-            make_mail(subject=f"Problem {n}", message_id=f"<p{n}@customer.test>"),
+            authenticated_mail(subject=f"Problem {n}", message_id=f"<p{n}@customer.test>"),
             django_capture_on_commit_callbacks,
         )
     assert Ticket.objects.count() == 5
@@ -155,7 +169,7 @@ def test_it_sends_no_more_than_three_automatic_mails_per_recipient_an_hour(
     # another customer is not held back by Pat's limit
     ingest_and_react(
         box,
-        make_mail(sender="quinn@customer.test", message_id="<q@customer.test>"),
+        authenticated_mail(sender="quinn@customer.test", message_id="<q@customer.test>"),
         django_capture_on_commit_callbacks,
     )
     assert len(mail.outbox) == 4 and mail.outbox[-1].to == ["quinn@customer.test"]
@@ -166,7 +180,7 @@ def test_it_sends_no_more_than_three_automatic_mails_per_recipient_an_hour(
     )
     ingest_and_react(
         box,
-        make_mail(subject="Problem 6", message_id="<p6@customer.test>"),
+        authenticated_mail(subject="Problem 6", message_id="<p6@customer.test>"),
         django_capture_on_commit_callbacks,
     )
     assert len(mail.outbox) == 5
@@ -177,7 +191,7 @@ def test_an_account_with_acknowledgements_off_sends_none(
     support: Any, eager: None, django_capture_on_commit_callbacks: Any
 ) -> None:
     quiet = email_account(group=support, config={})
-    inbound = ingest_and_react(quiet, make_mail(), django_capture_on_commit_callbacks)
+    inbound = ingest_and_react(quiet, authenticated_mail(), django_capture_on_commit_callbacks)
     assert inbound.status == InboundMessage.Status.PROCESSED
     assert mail.outbox == []
 
@@ -186,9 +200,159 @@ def test_an_account_with_acknowledgements_off_sends_none(
 @override_settings(EMAIL_BACKEND=LOCMEM)
 def test_the_acknowledgement_leaves_through_a_real_worker(support: Any, live_worker: Any) -> None:
     account = email_account(name="live", group=support, config=ACK)
-    inbound_store(account=account, external_id="", raw=make_mail())
+    inbound_store(account=account, external_id="", raw=authenticated_mail())
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not mail.outbox:
         time.sleep(0.1)
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["pat@customer.test"]
     assert mail.outbox[0].extra_headers["Auto-Submitted"] == "auto-replied"
+
+
+# --- trust: authenticated or known senders only, never spam ----------------------------------
+
+
+def skipped_reason(inbound: InboundMessage) -> str:
+    message = Message.objects.get(pk=inbound.message_id)
+    return acknowledgement_send(ticket_id=message.ticket_id, message_id=message.pk)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "results",
+    [
+        pytest.param(None, id="no Authentication-Results at all"),
+        pytest.param("mx.evil.test; dmarc=pass header.from=customer.test", id="untrusted id"),
+        pytest.param(
+            "mx.desk.test; dkim=pass header.d=bulkmailer.test; spf=pass "
+            "smtp.mailfrom=bounce@bulkmailer.test; dmarc=fail header.from=customer.test",
+            id="passes for another domain only",
+        ),
+        pytest.param("mx.desk.test; dmarc=fail header.from=customer.test", id="dmarc fail"),
+        pytest.param("mx.desk.test; none", id="nothing checked"),
+    ],
+)
+def test_an_unauthenticated_stranger_gets_a_ticket_but_no_acknowledgement(
+    box: ChannelAccount,
+    eager: None,
+    django_capture_on_commit_callbacks: Any,
+    results: str | None,
+) -> None:
+    headers = {"Authentication-Results": results} if results else {}
+    inbound = ingest_and_react(box, make_mail(headers=headers), django_capture_on_commit_callbacks)
+    assert inbound.status == InboundMessage.Status.PROCESSED and inbound.ticket_id
+    assert mail.outbox == []
+    assert "not authenticated" in skipped_reason(inbound)
+
+
+@pytest.mark.django_db
+def test_a_forged_pass_above_the_trusted_servers_fail_does_not_count(
+    box: ChannelAccount, eager: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    raw = make_mail(
+        headers={
+            # the sender's own (forged) header, then what our server really found
+            "Authentication-Results": "mx.desk.test.evil.test; dmarc=pass header.from=customer.test",
+        }
+    )
+    raw = raw.replace(
+        b"From:",
+        b"Authentication-Results: mx.desk.test; dmarc=fail header.from=customer.test\r\nFrom:",
+        1,
+    )
+    ingest_and_react(box, raw, django_capture_on_commit_callbacks)
+    assert mail.outbox == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "results",
+    [
+        "MX.Desk.Test 1; dkim=pass (2048-bit key) header.d=customer.test header.s=s1",
+        "mx.desk.test; spf=pass (sender IP is 192.0.2.1) smtp.mailfrom=pat@mail.customer.test",
+        "mx.desk.test;\r\n dmarc=pass (p=REJECT sp=REJECT dis=NONE) header.from=customer.test",
+    ],
+)
+def test_an_aligned_pass_by_our_server_is_acknowledged(
+    box: ChannelAccount, eager: None, django_capture_on_commit_callbacks: Any, results: str
+) -> None:
+    # as the server writes it, folded lines and all
+    raw = make_mail().replace(b"From:", f"Authentication-Results: {results}\r\nFrom:".encode(), 1)
+    inbound = ingest_and_react(box, raw, django_capture_on_commit_callbacks)
+    assert len(mail.outbox) == 1
+    message = Message.objects.get(pk=inbound.message_id)
+    assert message.metadata["authenticated"].endswith("pass (mx.desk.test)")
+
+
+@pytest.mark.django_db
+def test_a_known_contact_is_acknowledged_without_authentication(
+    box: ChannelAccount, eager: None, django_capture_on_commit_callbacks: Any, agent: Any
+) -> None:
+    from tickets import services
+
+    first = ingest_and_react(box, make_mail(), django_capture_on_commit_callbacks)
+    assert mail.outbox == []  # a stranger, the first time
+    services.ticket_reply(
+        ticket=Ticket.objects.get(pk=first.ticket_id), author=agent, text="We are on it."
+    )
+    sent = len(mail.outbox)
+    ingest_and_react(
+        box,
+        make_mail(subject="Another order", message_id="<b1@customer.test>"),
+        django_capture_on_commit_callbacks,
+    )
+    assert len(mail.outbox) == sent + 1  # someone we have answered before
+    assert "your request is ticket" in mail.outbox[-1].body
+
+
+@pytest.mark.django_db
+def test_with_ack_requires_auth_off_classification_alone_decides(
+    support: Any, eager: None, django_capture_on_commit_callbacks: Any, corpus_dir: Path
+) -> None:
+    open_box = email_account(group=support, config={**ACK, "ack_requires_auth": False})
+    ingest_and_react(open_box, make_mail(), django_capture_on_commit_callbacks)
+    assert len(mail.outbox) == 1
+    for n, raw in enumerate(
+        [
+            make_mail(sender="post_master@customer.test", subject="Mail delivery failed"),
+            make_mail(sender="sam@customer.test", headers={"X-Spam-Flag": "YES"}),
+            (corpus_dir / "email" / CORPUS_BOUNCE).read_bytes(),
+            (corpus_dir / "email" / "flanker/complaints_yahoo.eml").read_bytes(),
+        ]
+    ):
+        ingest_and_react(
+            open_box,
+            raw.replace(b"<a1@customer.test>", f"<m{n}@customer.test>".encode()),
+            django_capture_on_commit_callbacks,
+        )
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "spam",
+    [
+        {"X-Spam-Flag": "YES"},
+        {"X-Spam-Status": "Yes, score=12.1 required=5.0 tests=BAYES_99"},
+        {"X-Spam-Score": "7.4"},
+        {"X-Spam-Level": "*******"},
+        {"X-MS-Exchange-Organization-SCL": "9"},
+    ],
+)
+def test_spam_is_never_acknowledged_even_when_authenticated(
+    box: ChannelAccount, eager: None, django_capture_on_commit_callbacks: Any, spam: dict[str, str]
+) -> None:
+    inbound = ingest_and_react(
+        box, authenticated_mail(headers=spam), django_capture_on_commit_callbacks
+    )
+    assert inbound.status == InboundMessage.Status.PROCESSED
+    assert mail.outbox == []
+    assert "spam" in skipped_reason(inbound)
+
+
+@pytest.mark.django_db
+def test_a_low_spam_score_is_no_verdict(
+    box: ChannelAccount, eager: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    headers = {"X-Spam-Status": "No, score=1.2 required=5.0", "X-Spam-Score": "1.2"}
+    ingest_and_react(box, authenticated_mail(headers=headers), django_capture_on_commit_callbacks)
+    assert len(mail.outbox) == 1

@@ -46,6 +46,16 @@ def test_it_reads_a_full_config() -> None:
 def test_defaults_keep_automatic_mail_off() -> None:
     config = parse({})
     assert config.imap is None and config.smtp is None and not config.ack_enabled
+    # acknowledgements, once on, need an authenticated sender unless a mailbox says otherwise
+    assert config.ack_requires_auth is True and config.trusted_authserv_ids == ()
+
+
+def test_it_reads_the_acknowledgement_trust_options() -> None:
+    config = parse(
+        {"ack_requires_auth": False, "trusted_authserv_ids": ["MX1.Example.com", "mx2.example.com"]}
+    )
+    assert config.ack_requires_auth is False
+    assert config.trusted_authserv_ids == ("mx1.example.com", "mx2.example.com")
 
 
 @pytest.mark.parametrize(
@@ -92,6 +102,12 @@ def test_defaults_keep_automatic_mail_off() -> None:
         ),
         ({"ack_template": "Hello {% if %}"}, "ack_template: template error"),
         ({"ack_enabled": "yes"}, "ack_enabled: must be true or false, got 'yes'"),
+        ({"ack_requires_auth": "no"}, "ack_requires_auth: must be true or false, got 'no'"),
+        ({"trusted_authserv_ids": "mx.example.com"}, "trusted_authserv_ids: must be a list"),
+        (
+            {"trusted_authserv_ids": ["mx.example.com; dkim=pass"]},
+            "trusted_authserv_ids[0]: must be a server name",
+        ),
     ],
 )
 def test_a_bad_config_names_the_field_and_the_fix(data: dict[str, Any], message: str) -> None:

@@ -257,7 +257,7 @@ def test_it_lets_an_agent_answer_on_another_channel_and_merge_a_duplicate_contac
 def test_it_loads_an_emails_remote_images_only_when_the_agent_asks(
     page: Any, asgi_server: str, agent: Any, support: Any, artifacts: Path
 ) -> None:
-    from channels_in.email.parser import sanitize_html
+    from tickets.sanitize import sanitize_html
 
     # "remote" here is this machine's server: the test may only talk to loopback
     image_url = f"{asgi_server}/static/img/favicon.svg?pixel=1"
