@@ -19,6 +19,7 @@ router.register("macros", views.MacroViewSet, basename="macro")
 
 urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),
+    path("search/", views.SearchView.as_view(), name="search"),
     path("auth/token/", views.TokenView.as_view(), name="token"),
     *router.urls,
 ]

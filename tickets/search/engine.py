@@ -128,7 +128,8 @@ def apply_search(
                 default=Value(0.0),
                 output_field=FloatField(),
             )
-        return Ticket.objects.filter(pk__in=candidates).annotate(search_rank=rank)
+        # the caller's queryset again, so its joins and prefetches stay; by primary key
+        return qs.filter(pk__in=candidates).annotate(search_rank=rank)
     if query.excluded:
         hidden = SearchDocument.objects.filter(
             _text_match(SearchQuery(words=query.excluded), include_notes=include_notes)

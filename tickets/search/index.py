@@ -76,8 +76,11 @@ LEFT JOIN LATERAL (
     FROM tickets_message m WHERE m.ticket_id = t.id
 ) msg ON true
 LEFT JOIN LATERAL (
-    SELECT string_agg(a.filename, ' ') FILTER (WHERE m.kind = ANY(%(public)s)) AS public_names,
-           string_agg(a.filename, ' ') FILTER (WHERE m.kind = 'note') AS note_names
+    -- "scan-of-receipt.pdf" is one token to the parser: its parts are indexed too
+    SELECT string_agg(a.filename || ' ' || regexp_replace(a.filename, '[._-]+', ' ', 'g'), ' ')
+               FILTER (WHERE m.kind = ANY(%(public)s)) AS public_names,
+           string_agg(a.filename || ' ' || regexp_replace(a.filename, '[._-]+', ' ', 'g'), ' ')
+               FILTER (WHERE m.kind = 'note') AS note_names
     FROM tickets_message m JOIN tickets_attachment a ON a.message_id = m.id
     WHERE m.ticket_id = t.id AND NOT a.inline
 ) att ON true
@@ -174,7 +177,8 @@ def documents_rebuild(
         low, high = cursor.fetchone()
         cursor.execute("SELECT NOT EXISTS (SELECT 1 FROM tickets_searchdocument)")
         empty = bool(cursor.fetchone()[0])
-    dropped = _drop_gin_indexes() if empty and high else []
+    # (not inside a caller's transaction: deferred foreign-key checks forbid CREATE INDEX)
+    dropped = _drop_gin_indexes() if empty and high and not connection.in_atomic_block else []
     where = "t.id >= %(low)s AND t.id < %(high)s"
     if missing_only:
         where += " AND NOT EXISTS (SELECT 1 FROM tickets_searchdocument d WHERE d.ticket_id = t.id)"
