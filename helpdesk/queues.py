@@ -11,6 +11,7 @@ class Queue(StrEnum):
     DELIVER = "deliver"
     SLA = "sla"
     REPORTS = "reports"
+    SEARCH = "search"
 
 
 ALL_QUEUES = ",".join(q.value for q in Queue)

@@ -10,3 +10,4 @@ class TicketsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import accounts, live  # noqa: F401  (portal logins; live screens)
+        from .search import receivers  # noqa: F401  (search documents follow changes)

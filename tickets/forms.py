@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 
 from .models import Channel, Identity, Ticket
-from .selectors import DEFAULT_SORT, DEFAULT_VIEW, QUEUE_VIEWS, SORTS, QueueQuery
+from .selectors import DEFAULT_SORT, DEFAULT_VIEW, QUEUE_VIEWS, RELEVANCE, SORTS, QueueQuery
 from .types import IncomingAttachment
 
 REPLY_STATUSES = [
@@ -33,23 +33,25 @@ class QueueFilterForm(forms.Form):
     group = forms.IntegerField(required=False, min_value=1)
     assignee = forms.RegexField(regex=r"^(me|none|\d+)$", required=False)
     tag = forms.CharField(required=False, max_length=50)
-    q = forms.CharField(required=False, max_length=200)
+    q = forms.CharField(required=False, max_length=500)
     sort = forms.ChoiceField(choices=list(SORTS.items()), required=False)
 
     def to_query(self) -> QueueQuery:
         """The query to run; an invalid value is dropped rather than failing the page."""
         self.is_valid()  # fields with errors are simply left out of cleaned_data
         data: dict[str, Any] = self.cleaned_data
+        q = (data.get("q") or "").strip()
         return QueueQuery(
-            view=data.get("view") or DEFAULT_VIEW,
+            # a search from the default queue looks at every ticket, not only unsolved ones
+            view=data.get("view") or ("all" if q else DEFAULT_VIEW),
             status=data.get("status") or "",
             priority=data.get("priority"),
             channel=data.get("channel") or "",
             group_id=data.get("group"),
             assignee=data.get("assignee") or "",
             tag=(data.get("tag") or "").strip(),
-            q=(data.get("q") or "").strip(),
-            sort=data.get("sort") or DEFAULT_SORT,
+            q=q,
+            sort=data.get("sort") or (RELEVANCE if q else DEFAULT_SORT),
         )
 
 
@@ -170,7 +172,7 @@ class ContactMergeForm(forms.Form):
 
 
 class ContactSearchForm(forms.Form):
-    q = forms.CharField(required=False, max_length=200)
+    q = forms.CharField(required=False, max_length=500)
 
 
 class PortalReplyForm(forms.Form):

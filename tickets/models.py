@@ -9,6 +9,8 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.utils import timezone
 
@@ -390,3 +392,103 @@ class Participant(models.Model):
 
 # Calendars live in their own module; importing them here registers them with this app.
 from .calendar_models import Calendar, CalendarHoliday  # noqa: E402, F401
+# --- search -------------------------------------------------------------------------------------
+
+
+class SearchDocument(models.Model):
+    """One row per ticket: what full-text search reads, so a query never touches messages.
+
+    Kept apart from the ticket so that writing a ticket or a message costs nothing extra: a
+    Celery task rebuilds the row shortly after the change (`tickets.search.index`). `document`
+    holds everything a customer could also read (subject, number, tags, contact, organisation,
+    public messages and their attachments' names); `notes` holds internal notes only, so a
+    customer-facing search can leave it out. `people` is lowercase text of the contact's name,
+    identities and organisation for trigram (substring) matching of names, emails and phones.
+    """
+
+    ticket = models.OneToOneField(
+        Ticket, primary_key=True, on_delete=models.CASCADE, related_name="search_document"
+    )
+    document = SearchVectorField()
+    notes = SearchVectorField()
+    people = models.TextField(blank=True)
+    refreshed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            GinIndex(fields=["document"], name="search_document_gin", fastupdate=False),
+            GinIndex(fields=["notes"], name="search_notes_gin", fastupdate=False),
+            GinIndex(
+                OpClass("people", name="gin_trgm_ops"), name="search_people_trgm", fastupdate=False
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"search document of ticket {self.ticket_id}"
+
+
+class SavedView(models.Model):
+    """A queue an agent named: filters (a search query among them), columns and sort.
+
+    Personal when `group` is empty (only the owner sees it), otherwise shared with that team."""
+
+    COLUMNS: tuple[tuple[str, str], ...] = (
+        ("number", "#"),
+        ("subject", "Subject"),
+        ("requester", "Requester"),
+        ("status", "Status"),
+        ("priority", "Priority"),
+        ("channel", "Channel"),
+        ("group", "Group"),
+        ("assignee", "Assignee"),
+        ("created", "Created"),
+        ("updated", "Updated"),
+    )
+    DEFAULT_COLUMNS: tuple[str, ...] = (
+        "number",
+        "subject",
+        "requester",
+        "status",
+        "priority",
+        "channel",
+        "group",
+        "assignee",
+        "updated",
+    )
+
+    name = models.CharField(max_length=100)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    group = models.ForeignKey(
+        Group,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="saved_views",
+        help_text="Shared with this team; empty for a personal view.",
+    )
+    filters = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Queue filters: {"view", "status", "priority", "channel", "group", '
+        '"assignee", "tag", "q"}.',
+    )
+    columns = models.JSONField(default=list, blank=True)
+    sort = models.CharField(max_length=20, blank=True)
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["position", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="saved_view_unique_owner_name")
+        ]
+        indexes = [models.Index(fields=["group"], name="saved_view_group")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_shared(self) -> bool:
+        return self.group_id is not None

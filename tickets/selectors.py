@@ -28,6 +28,8 @@ from .models import (
 )
 from .pagination import capped_counts
 from .roles import Role, is_agent, sees_all_tickets
+from .search.engine import apply_search, rank_order, search_snippets
+from .search.parser import SearchQuery, parse_query
 
 User = get_user_model()
 
@@ -39,8 +41,14 @@ QUEUE_VIEWS: dict[str, str] = {
     "all": "All tickets",
 }
 DEFAULT_VIEW = "unsolved"
-SORTS: dict[str, str] = {"-updated_at": "Updated", "-priority": "Priority"}
+SORTS: dict[str, str] = {
+    "-updated_at": "Updated",
+    "-priority": "Priority",
+    "-created_at": "Created",
+    "relevance": "Relevance",
+}
 DEFAULT_SORT = "-updated_at"
+RELEVANCE = "relevance"  # the default sort of a search with words; "Updated" without
 
 
 @dataclass(frozen=True)
@@ -104,18 +112,38 @@ def queue_tickets(user: Any, query: QueueQuery) -> QuerySet[Ticket]:
         qs = qs.filter(assignee_id=int(query.assignee))
     if query.tag:
         qs = qs.filter(tags__name=query.tag)
-    if query.q:
-        term = query.q.strip().lstrip("#")
-        match = Q(subject__icontains=query.q.strip())
-        if term.isdigit():
-            match |= Q(number=int(term))
-        qs = qs.filter(match)
-    order = ["-priority", "-updated_at"] if query.sort == "-priority" else ["-updated_at"]
+    parsed = parse_query(query.q) if query.q else None
+    if parsed is not None:
+        # last, so that the ranked candidates are drawn from the filtered tickets
+        qs = apply_search(qs, user, parsed)  # raises SearchError for the agent to read
     return (
         qs.select_related("contact", "group", "assignee")
         .prefetch_related("tags")
-        .order_by(*order, "-id")
+        .order_by(*_queue_order(query.sort, parsed))
     )
+
+
+def _queue_order(sort: str, parsed: SearchQuery | None) -> list[Any]:
+    if sort == RELEVANCE and parsed is not None and parsed.has_text:
+        return rank_order(parsed)
+    if sort == "-priority":
+        return ["-priority", "-updated_at", "-id"]
+    if sort == "-created_at":
+        return ["-created_at", "-id"]
+    return ["-updated_at", "-id"]
+
+
+def queue_snippets(user: Any, tickets: Any, query: QueueQuery) -> None:
+    """Set `search_snippet` on each ticket of a results page (one query for the page)."""
+    rows = list(tickets)
+    parsed = parse_query(query.q) if query.q else None
+    found = (
+        search_snippets([t.pk for t in rows], parsed, include_notes=is_agent(user))
+        if parsed is not None and not parsed.errors
+        else {}
+    )
+    for ticket in rows:
+        ticket.search_snippet = found.get(ticket.pk)
 
 
 def agents() -> QuerySet[Any]:

@@ -7,10 +7,13 @@ from typing import Any
 import django_filters as df
 from django.core.validators import RegexValidator
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 
 from ..models import Channel, Contact, Identity, Message, Ticket
+from ..search.engine import SearchError, apply_search
+from ..search.parser import parse_query
 
 
 class StableOrderingFilter(OrderingFilter):
@@ -45,7 +48,12 @@ class TicketFilter(df.FilterSet):
     contact = df.NumberFilter(field_name="contact_id", help_text="Contact id.")
     updated_after = df.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
     updated_before = df.IsoDateTimeFilter(field_name="updated_at", lookup_expr="lt")
-    q = df.CharFilter(method="filter_q", help_text="Words of the subject, or a ticket number.")
+    q = df.CharFilter(
+        method="filter_q",
+        help_text='Search: words, "phrases", a #number and operators (status:open tag:refund '
+        "from:alice@example.com assignee:me group:Billing priority:high channel:email "
+        "created>2026-11-01 updated<2026-12-01, -tag:x to leave out).",
+    )
 
     class Meta:
         model = Ticket
@@ -70,14 +78,15 @@ class TicketFilter(df.FilterSet):
         return queryset.filter(assignee_id=int(value))
 
     def filter_q(self, queryset: QuerySet[Ticket], name: str, value: str) -> QuerySet[Ticket]:
+        """The desk's search language (words, "phrases", status:, tag:, from:, …); results
+        keep the list's ordering. `/api/v1/search/` ranks them and adds snippets."""
         text = value.strip()
         if not text:
             return queryset
-        match = Q(subject__icontains=text)
-        digits = text.lstrip("#")
-        if digits.isdigit() and len(digits) < 19:  # fits a bigint
-            match |= Q(number=int(digits))
-        return queryset.filter(match)
+        try:
+            return apply_search(queryset, self.request.user, parse_query(text))
+        except SearchError as exc:
+            raise ValidationError({"q": exc.messages}) from exc
 
 
 class ContactFilter(df.FilterSet):

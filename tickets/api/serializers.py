@@ -381,3 +381,40 @@ class TokenRequestSerializer(serializers.Serializer):
 
 class TokenSerializer(serializers.Serializer):
     token = serializers.CharField(read_only=True)
+
+
+class SearchParamsSerializer(serializers.Serializer):
+    q = serializers.CharField(
+        max_length=500,
+        help_text='Words, "phrases", a #number and operators: status:open tag:refund '
+        "from:alice@example.com assignee:me group:Billing priority:high channel:email "
+        "created>2026-11-01 updated<2026-12-01; -tag:x leaves out.",
+    )
+    sort = serializers.ChoiceField(
+        choices=["relevance", "-updated_at", "-created_at", "-priority"],
+        default="relevance",
+        help_text="relevance (best match first; newest first without words) or a field.",
+    )
+
+
+class TicketSearchResultSerializer(TicketSerializer):
+    rank = serializers.FloatField(source="search_rank", read_only=True)
+    snippet = serializers.SerializerMethodField(
+        help_text="HTML: a fragment of the best matching message, matches in <mark>, the rest "
+        "escaped. Empty when only the subject, the requester or a field matched."
+    )
+    subject_highlight = serializers.SerializerMethodField(
+        help_text="HTML: the subject with matches in <mark> (escaped), or empty."
+    )
+
+    class Meta(TicketSerializer.Meta):
+        fields = [*TicketSerializer.Meta.fields, "rank", "snippet", "subject_highlight"]
+        read_only_fields = fields
+
+    def get_snippet(self, ticket: Ticket) -> str:
+        found = getattr(ticket, "search_snippet", None)
+        return str(found.body) if found is not None else ""
+
+    def get_subject_highlight(self, ticket: Ticket) -> str:
+        found = getattr(ticket, "search_snippet", None)
+        return str(found.subject) if found is not None else ""

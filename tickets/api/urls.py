@@ -20,6 +20,7 @@ router.register("calendars", calendars.CalendarViewSet, basename="calendar")
 
 urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),
+    path("search/", views.SearchView.as_view(), name="search"),
     path("auth/token/", views.TokenView.as_view(), name="token"),
     *router.urls,
 ]

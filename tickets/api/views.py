@@ -15,6 +15,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
+from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -29,6 +30,14 @@ from ..identities import InvalidIdentity, normalise
 from ..models import Contact, Identity, Message, Ticket
 from ..pagination import CappedPaginator
 from ..roles import is_agent
+from ..search.engine import (
+    SEARCH_CANDIDATES,
+    SearchError,
+    apply_search,
+    rank_order,
+    search_snippets,
+)
+from ..search.parser import parse_query
 from ..services import ServiceError
 from . import selectors
 from .filters import ContactFilter, MessageFilter, StableOrderingFilter, TicketFilter
@@ -44,10 +53,12 @@ from .serializers import (
     MeSerializer,
     MessageCreateSerializer,
     MessageSerializer,
+    SearchParamsSerializer,
     TagSerializer,
     TicketCreateSerializer,
     TicketEventSerializer,
     TicketMergeSerializer,
+    TicketSearchResultSerializer,
     TicketSerializer,
     TicketUpdateSerializer,
     TokenRequestSerializer,
@@ -502,3 +513,44 @@ class TokenView(ObtainAuthToken):
         form.is_valid(raise_exception=True)
         token, _ = Token.objects.get_or_create(user=form.validated_data["user"])
         return Response({"token": token.key})
+
+
+# --- search -------------------------------------------------------------------------------------
+
+
+class SearchPagination(ApiPagination):
+    """A search ranks at most `SEARCH_CANDIDATES` tickets; `count` stops there."""
+
+    class django_paginator_class(CappedPaginator):  # noqa: N801 - DRF's attribute name
+        cap = SEARCH_CANDIDATES
+
+
+class SearchView(GenericAPIView):
+    permission_classes = AGENT_ONLY
+    serializer_class = TicketSearchResultSerializer
+    pagination_class = SearchPagination
+    queryset = Ticket.objects.none()  # for the schema; `get` reads through the gate
+
+    @extend_schema(
+        summary="Search tickets, best match first, with highlighted snippets",
+        parameters=[SearchParamsSerializer],
+        responses={200: TicketSearchResultSerializer(many=True), 400: BAD_REQUEST},
+    )
+    def get(self, request: Request) -> Response:
+        params = SearchParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        query = parse_query(params.validated_data["q"])
+        try:
+            found = apply_search(selectors.api_tickets(request.user), request.user, query)
+        except SearchError as exc:
+            return Response({"q": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
+        sort = params.validated_data["sort"]
+        if sort == "relevance" and query.has_text:
+            found = found.order_by(*rank_order(query))
+        else:
+            found = found.order_by(sort if sort != "relevance" else "-updated_at", "-id")
+        page = self.paginate_queryset(found) or []
+        snippets = search_snippets([t.pk for t in page], query)
+        for ticket in page:
+            ticket.search_snippet = snippets.get(ticket.pk)  # type: ignore[attr-defined]
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)

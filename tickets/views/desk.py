@@ -28,6 +28,8 @@ from ..models import Contact, Group, Identity, Macro, Ticket
 from ..pagination import CappedPaginator
 from ..remote_images import remote_image_sources
 from ..roles import is_agent, sees_all_tickets
+from ..search.engine import SEARCH_CANDIDATES, SearchError
+from ..search.parser import parse_query
 from ..services import ServiceError
 from .downloads import attachment_download, attachment_inline_image
 
@@ -68,12 +70,20 @@ def _vary(response: HttpResponse) -> HttpResponse:
 def queue(request: HttpRequest) -> HttpResponse:
     filters = forms.QueueFilterForm(request.GET)
     query = filters.to_query()
-    tickets = selectors.queue_tickets(request.user, query)
-    page = CappedPaginator(tickets, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    search_errors: list[str] = []
+    try:
+        tickets = selectors.queue_tickets(request.user, query)
+    except SearchError as exc:  # the agent reads why, and the query stays in the box
+        search_errors, tickets = exc.messages, Ticket.objects.none()
+    page = _paginator(tickets, query).get_page(request.GET.get("page"))
+    selectors.queue_snippets(request.user, page.object_list, query)
     context: dict[str, Any] = {
         "filters": filters,
         "query": query,
         "page": page,
+        "search_errors": search_errors,
+        "search_help": SEARCH_HELP,
+        "explicit_view": "view" in request.GET,
         "counts": selectors.queue_counts(request.user),
         "views": selectors.QUEUE_VIEWS,
         "view_label": selectors.QUEUE_VIEWS[query.view],
@@ -83,6 +93,23 @@ def queue(request: HttpRequest) -> HttpResponse:
         return _vary(render(request, "tickets/_queue_partial.html", context))
     context.update(groups=selectors.all_groups(), agents=selectors.agents(), sorts=selectors.SORTS)
     return _vary(render(request, "tickets/queue.html", context))
+
+
+SEARCH_HELP = (
+    'Words and "phrases" search subjects, messages, notes, file names, the requester and '
+    "tags. Narrow with status:open tag:refund from:alice@example.com assignee:me "
+    "group:Billing priority:high channel:email created>2026-11-01 updated<2026-12-01, "
+    "and -tag:spam to leave out."
+)
+
+
+class SearchPaginator(CappedPaginator):
+    cap = SEARCH_CANDIDATES
+
+
+def _paginator(tickets: Any, query: selectors.QueueQuery) -> CappedPaginator:
+    has_text = bool(query.q) and parse_query(query.q).has_text
+    return (SearchPaginator if has_text else CappedPaginator)(tickets, QUEUE_PAGE_SIZE)
 
 
 def _without_page(request: HttpRequest) -> str:

@@ -36,6 +36,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group as AuthGroup
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, models, transaction
+from django.db.models.signals import post_save
 from django.utils import timezone
 
 from tickets import services
@@ -54,6 +55,7 @@ from tickets.models import (
     TicketEvent,
 )
 from tickets.roles import Role
+from tickets.search.index import documents_rebuild
 from tickets.types import IncomingMessage
 
 User = get_user_model()
@@ -2079,6 +2081,13 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"seed_demo: {bulk:,} tickets loaded in {time.monotonic() - bulk_started:.1f} s"
             )
+        if bulk or demo:
+            search_started = time.monotonic()
+            written = documents_rebuild(missing_only=True)
+            self.stdout.write(
+                f"seed_demo: {written:,} search documents in "
+                f"{time.monotonic() - search_started:.1f} s"
+            )
         self._summary(seeded)
 
     def _seed_demo(
@@ -2091,9 +2100,13 @@ class Command(BaseCommand):
         from channels_in import receivers
         from tickets.events import reply_posted, ticket_changed
         from tickets.live import push_ticket_changed
+        from tickets.search.receivers import identity_saved_refresh, ticket_changed_refresh
 
         disconnected = reply_posted.disconnect(receivers.record_delivery)
         live_off = ticket_changed.disconnect(push_ticket_changed)
+        # search documents are built in one pass at the end (`documents_rebuild`)
+        search_off = ticket_changed.disconnect(dispatch_uid="search_ticket_changed")
+        identities_off = post_save.disconnect(sender=Identity, dispatch_uid="search_identity_saved")
         try:
             with transaction.atomic():
                 base = build_base(with_bulk_agents=bulk_agents)
@@ -2106,6 +2119,12 @@ class Command(BaseCommand):
                 reply_posted.connect(receivers.record_delivery)
             if live_off:
                 ticket_changed.connect(push_ticket_changed)
+            if search_off:
+                ticket_changed.connect(ticket_changed_refresh, dispatch_uid="search_ticket_changed")
+            if identities_off:
+                post_save.connect(
+                    identity_saved_refresh, sender=Identity, dispatch_uid="search_identity_saved"
+                )
         return base, deliveries
 
     def _summary(self, deliveries: int) -> None:

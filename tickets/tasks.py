@@ -1,0 +1,59 @@
+"""Thin Celery shells of the core: search documents are rebuilt here, off the request path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+from django.db import DatabaseError, InterfaceError, OperationalError
+
+from helpdesk.queues import Queue
+
+from .search import index
+
+TRANSIENT = (OperationalError, InterfaceError, DatabaseError)
+
+
+@shared_task(
+    bind=True,
+    route_to=Queue.SEARCH,
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    retry_backoff_max=120,
+    max_retries=8,
+    ignore_result=True,
+)
+def refresh_search_documents(self: Any, ticket_ids: list[int]) -> int:
+    # Clear the marks first: a change committed while this runs marks again and queues again.
+    index.clear_ticket_marks(ticket_ids)
+    return index.documents_refresh(ticket_ids=ticket_ids)
+
+
+@shared_task(
+    bind=True,
+    route_to=Queue.SEARCH,
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    retry_backoff_max=120,
+    max_retries=8,
+    ignore_result=True,
+)
+def refresh_contact_search_documents(self: Any, contact_ids: list[int]) -> int:
+    index.clear_contact_marks(contact_ids)
+    return index.documents_refresh_for_contacts(contact_ids=contact_ids)
+
+
+@shared_task(
+    bind=True,
+    route_to=Queue.SEARCH,
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    retry_backoff_max=120,
+    max_retries=8,
+    ignore_result=True,
+)
+def refresh_organisation_search_documents(self: Any, organisation_id: int) -> int:
+    return index.documents_refresh_for_organisation(organisation_id=organisation_id)
