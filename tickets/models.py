@@ -390,8 +390,6 @@ class Participant(models.Model):
         return f"{self.contact_id} on #{self.ticket_id}"
 
 
-# Calendars live in their own module; importing them here registers them with this app.
-from .calendar_models import Calendar, CalendarHoliday  # noqa: E402, F401
 # --- search -------------------------------------------------------------------------------------
 
 
@@ -492,3 +490,7 @@ class SavedView(models.Model):
     @property
     def is_shared(self) -> bool:
         return self.group_id is not None
+
+
+# Calendars live in their own module; importing them here registers them with this app.
+from .calendar_models import Calendar, CalendarHoliday  # noqa: E402, F401
