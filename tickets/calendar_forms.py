@@ -78,13 +78,19 @@ class CalendarForm(forms.Form):
 
     # --- what the page shows -------------------------------------------------------------
 
+    def _posted(self, key: str) -> list[str]:
+        data = self.data
+        if isinstance(data, QueryDict):
+            return [str(value) for value in data.getlist(key)]
+        value = data.get(key, [])
+        return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
     def day_rows(self) -> list[DayRow]:
         rows = []
         for key in WEEKDAYS:
             if self.is_bound:
-                assert self.data is not None
-                starts = self.data.getlist(f"hours-{key}-start")
-                ends = self.data.getlist(f"hours-{key}-end")
+                starts = self._posted(f"hours-{key}-start")
+                ends = self._posted(f"hours-{key}-end")
                 segments = [(s, e) for s, e in zip(starts, ends, strict=False) if s or e]
             else:
                 segments = [(s, e) for s, e in self.initial_hours.get(key, [])]
@@ -94,10 +100,9 @@ class CalendarForm(forms.Form):
     def holiday_rows(self) -> list[HolidayRow]:
         if not self.is_bound:
             return self.initial_holidays
-        assert self.data is not None
-        days = self.data.getlist("holiday-date")
-        names = self.data.getlist("holiday-name")
-        repeats = self.data.getlist("holiday-repeat")
+        days = self._posted("holiday-date")
+        names = self._posted("holiday-name")
+        repeats = self._posted("holiday-repeat")
         rows = []
         for i, day in enumerate(days):
             name = names[i] if i < len(names) else ""
