@@ -8,16 +8,13 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ..identities import normalise
+from ..identities import equivalent_kinds, normalise
 from ..models import Contact, Identity, Organisation
 from .common import ServiceError
 
 
 def _find_identity(kind: str, value: str) -> Identity | None:
-    kinds = [kind]
-    # A WhatsApp number and a phone number are the same person's number.
-    if kind in (Identity.Kind.WHATSAPP, Identity.Kind.PHONE):
-        kinds = [Identity.Kind.WHATSAPP, Identity.Kind.PHONE]
+    kinds = equivalent_kinds(kind)
     found = {i.kind: i for i in Identity.objects.filter(kind__in=kinds, value=value)}
     return found.get(kind) or next(iter(found.values()), None)
 
@@ -66,10 +63,10 @@ def _org_for(kind: str, value: str) -> Any:
 
 def identity_add(*, contact: Contact, kind: str, value: str) -> Identity:
     normalised = normalise(kind, value)
-    existing = Identity.objects.filter(kind=kind, value=normalised).first()
-    if existing is not None:
-        if existing.contact_id != contact.pk:
-            raise ServiceError(f"{kind} {normalised} already belongs to another contact.")
+    existing = _find_identity(kind, normalised)
+    if existing is not None and existing.contact_id != contact.pk:
+        raise ServiceError(f"{kind} {normalised} already belongs to another contact.")
+    if existing is not None and existing.kind == kind:
         return existing
     return Identity.objects.create(contact=contact, kind=kind, value=normalised)
 
