@@ -232,13 +232,25 @@ def fill(apps: Any, schema_editor: Any) -> None:
         last = tickets[-1]["id"]
         ids = [t["id"] for t in tickets]
         events: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for row in TicketEvent.objects.filter(ticket_id__in=ids).values(
-            "id", "ticket_id", "kind", "actor_id", "actor_contact_id", "old", "new", "recorded_at"
+        # explicit order: the model's Meta still names created_at at this point
+        for row in (
+            TicketEvent.objects.filter(ticket_id__in=ids)
+            .order_by("id")
+            .values(
+                "id",
+                "ticket_id",
+                "kind",
+                "actor_id",
+                "actor_contact_id",
+                "old",
+                "new",
+                "recorded_at",
+            )
         ):
             row["created_at"] = row.pop("recorded_at")
             events[row["ticket_id"]].append(row)
         messages: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for row in Message.objects.filter(ticket_id__in=ids).values(
+        for row in Message.objects.filter(ticket_id__in=ids).order_by("id").values(
             "id",
             "ticket_id",
             "kind",
