@@ -65,6 +65,7 @@ class ContactAdmin(admin.ModelAdmin):
             name=data["name"],
             organisation=data["organisation"],
             notes=data["notes"],
+            actor=request.user,
         )
 
 

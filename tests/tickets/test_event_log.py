@@ -102,6 +102,14 @@ def test_the_writer_refuses_a_wrong_event_and_writes_nothing(support: Group) -> 
         services.event_record(
             ticket=ticket, kind="csat", actor_kind="robot", payload=et.Csat(rating=4)
         )
+    with pytest.raises(et.InvalidEvent, match="at most 200"):
+        services.event_record(
+            ticket=ticket,
+            kind="csat",
+            actor_kind="customer",
+            payload=et.Csat(rating=4),
+            dedupe_key="k" * 201,
+        )
     with pytest.raises(et.InvalidEvent, match="timezone-aware"):
         services.event_record(
             ticket=ticket,
@@ -701,3 +709,23 @@ def test_the_migration_fills_rows_written_before_it() -> None:
     assert status.payload == {"old": "new", "new": "open", "reason": ""}
     assert status.actor_kind == "system"
     assert first.payload["message"] == message.pk and first.occurred_at == at
+
+
+def test_editing_a_contact_writes_on_its_active_tickets(agent: Any, support: Group) -> None:
+    contact = ContactFactory(name="Pat")
+    active = make_ticket(contact=contact, group=support)
+    done = make_ticket(contact=contact, group=support)
+    services.ticket_set_status(ticket=done, status="closed", actor=agent)
+    services.contact_update(
+        contact=contact, name="Pat Jones", organisation=None, notes="", actor=agent
+    )
+    event = last(active, "contact")
+    assert event.payload == {
+        "old": contact.pk,
+        "new": contact.pk,
+        "reason": "contact's name changed",
+    }
+    assert event.actor == agent and event.actor_kind == "agent"
+    assert not done.events.filter(kind="contact").exists()  # a closed ticket's history is final
+    services.contact_update(contact=contact, name="Pat Jones", organisation=None, notes="x")
+    assert active.events.filter(kind="contact").count() == 1  # notes alone: no ticket changed

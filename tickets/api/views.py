@@ -350,6 +350,7 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             name=data.get("name", contact.name),
             organisation=data["organisation"] if "organisation" in data else contact.organisation,
             notes=data.get("notes", contact.notes),
+            actor=request.user,
         )
         return Response(ContactSerializer(selectors.contact_for_response(contact.pk)).data)
 

@@ -45,6 +45,9 @@ def event_record_once(
         raise InvalidEvent(f"unknown actor kind {actor_kind!r}")
     if ticket.pk is None:
         raise InvalidEvent("an event belongs to a saved ticket")
+    dedupe_key = dedupe_key or None  # "" means no key
+    if dedupe_key is not None and len(dedupe_key) > 200:
+        raise InvalidEvent("a dedupe key has at most 200 characters")
     stored = payload_json(kind, payload)
     now = timezone.now()
     if occurred_at is not None and timezone.is_naive(occurred_at):
@@ -62,7 +65,7 @@ def event_record_once(
         priority=ticket.priority,
         group_id=ticket.group_id,
         assignee_id=ticket.assignee_id,
-        dedupe_key=dedupe_key or None,
+        dedupe_key=dedupe_key,
     )
     if row.dedupe_key is None:
         row.save(force_insert=True)
