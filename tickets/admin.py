@@ -36,10 +36,17 @@ class OrganisationAdmin(admin.ModelAdmin):
 
 
 class IdentityInline(admin.TabularInline):
+    """Shown, not edited: identities are claimed through `identity_add` (the desk's contact
+    page), which keeps one number one person across phone and WhatsApp."""
+
     model = Identity
     extra = 0
     fields = ("kind", "value", "verified", "created_at")
-    readonly_fields = ("created_at",)
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Contact)
@@ -71,12 +78,20 @@ class ContactAdmin(admin.ModelAdmin):
 
 @admin.register(Identity)
 class IdentityAdmin(admin.ModelAdmin):
+    """Read-only, like the inline: identities change through the services."""
+
     list_display = ("kind", "value", "contact", "verified", "created_at")
     list_filter = ("kind", "verified")
     list_select_related = ("contact",)
     search_fields = ("value",)
     raw_id_fields = ("contact",)
     show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Group)

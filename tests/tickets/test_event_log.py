@@ -729,3 +729,27 @@ def test_editing_a_contact_writes_on_its_active_tickets(agent: Any, support: Gro
     assert not done.events.filter(kind="contact").exists()  # a closed ticket's history is final
     services.contact_update(contact=contact, name="Pat Jones", organisation=None, notes="x")
     assert active.events.filter(kind="contact").count() == 1  # notes alone: no ticket changed
+
+
+def test_a_contact_edited_in_the_admin_goes_through_its_service(
+    admin_user: Any, support: Group
+) -> None:
+    contact = ContactFactory(name="Pat")
+    ticket = make_ticket(contact=contact, group=support)
+    url = reverse("admin:tickets_contact_change", args=[contact.pk])
+    response = client_for(admin_user).post(
+        url,
+        {
+            "name": "Pat Jones",
+            "organisation": "",
+            "notes": "",
+            "identities-TOTAL_FORMS": "0",
+            "identities-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    contact.refresh_from_db()
+    assert contact.name == "Pat Jones"
+    event = last(ticket, "contact")
+    assert event.actor == admin_user and event.payload["reason"] == "contact's name changed"
+    assert client_for(admin_user).get(reverse("admin:tickets_identity_add")).status_code == 403
