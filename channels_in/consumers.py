@@ -35,6 +35,7 @@ from django.http import Http404
 
 from tickets.roles import is_agent, sees_all_tickets
 from tickets.services import ServiceError
+from tickets.teams import team_ids
 
 from .chat import presence, selectors
 from .chat import services as chat
@@ -388,7 +389,7 @@ def _agent_setup(user: Any) -> tuple[list[str], dict[str, str]] | None:
     if sees_all_tickets(user):
         names.append(chat.INBOX_ALL)
     else:
-        names += [chat.inbox_group(g) for g in user.helpdesk_groups.values_list("id", flat=True)]
+        names += [chat.inbox_group(g) for g in team_ids(user)]
     return names, selectors.person(user)
 
 

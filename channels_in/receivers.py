@@ -10,6 +10,7 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from tickets.events import reply_posted
+from tickets.identities import equivalent_kinds
 from tickets.models import Channel, Identity, Message, Participant
 
 from .models import ChannelAccount, ChannelKind, OutboundDelivery
@@ -17,9 +18,9 @@ from .models import ChannelAccount, ChannelKind, OutboundDelivery
 # which identity kinds can receive a reply on each channel, in order of preference
 RECIPIENT_KINDS: dict[str, tuple[str, ...]] = {
     Channel.EMAIL: (Identity.Kind.EMAIL,),
-    Channel.SMS: (Identity.Kind.PHONE, Identity.Kind.WHATSAPP),
+    Channel.SMS: equivalent_kinds(Identity.Kind.PHONE),
     Channel.PHONE: (Identity.Kind.PHONE,),
-    Channel.WHATSAPP: (Identity.Kind.WHATSAPP, Identity.Kind.PHONE),
+    Channel.WHATSAPP: equivalent_kinds(Identity.Kind.WHATSAPP),
     Channel.TELEGRAM: (Identity.Kind.TELEGRAM,),
     Channel.MESSENGER: (Identity.Kind.MESSENGER,),
     Channel.CHAT: (Identity.Kind.CHAT,),

@@ -13,6 +13,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -202,7 +203,9 @@ def delivery_send(*, delivery_id: int) -> OutboundDelivery:
     return delivery
 
 
-def delivery_fail(*, delivery: OutboundDelivery, reason: str) -> OutboundDelivery:
+def delivery_fail(
+    *, delivery: OutboundDelivery, reason: str, occurred_at: datetime | None = None
+) -> OutboundDelivery:
     delivery.status = OutboundDelivery.Status.FAILED
     delivery.error = reason[:2000]
     delivery.updated_at = timezone.now()
@@ -212,12 +215,16 @@ def delivery_fail(*, delivery: OutboundDelivery, reason: str) -> OutboundDeliver
         message_id=delivery.message_id,
         status="failed",
         detail=reason,
+        occurred_at=occurred_at,
     )
     return delivery
 
 
-def delivery_update_status(*, provider_id: str, status: str, detail: str = "") -> int:
-    """Providers' delivery/read receipts and bounces land here. Never moves a status back."""
+def delivery_update_status(
+    *, provider_id: str, status: str, detail: str = "", occurred_at: datetime | None = None
+) -> int:
+    """Providers' delivery/read receipts and bounces land here. Never moves a status back.
+    Each change is an event on the ticket at `occurred_at` (when the receipt arrived)."""
     order: list[str] = [
         OutboundDelivery.Status.QUEUED,
         OutboundDelivery.Status.SENT,
@@ -233,13 +240,24 @@ def delivery_update_status(*, provider_id: str, status: str, detail: str = "") -
         ):
             if status == OutboundDelivery.Status.FAILED:
                 if delivery.status != OutboundDelivery.Status.FAILED:
-                    delivery_fail(delivery=delivery, reason=detail or "delivery failed")
+                    delivery_fail(
+                        delivery=delivery,
+                        reason=detail or "delivery failed",
+                        occurred_at=occurred_at,
+                    )
                     changed += 1
                 continue
             if delivery.status in order and order.index(status) > order.index(delivery.status):
                 delivery.status = status
                 delivery.updated_at = timezone.now()
                 delivery.save(update_fields=["status", "updated_at"])
+                ticket_services.delivery_record_event(
+                    ticket_id=delivery.message.ticket_id,
+                    message_id=delivery.message_id,
+                    status=status,
+                    detail=detail,
+                    occurred_at=occurred_at,
+                )
                 changed += 1
     return changed
 

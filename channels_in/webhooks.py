@@ -330,7 +330,12 @@ def receipt_apply(*, inbound_id: int) -> InboundMessage:
             inbound.reason = str(exc)[:2000]
         else:
             changed = sum(
-                delivery_update_status(provider_id=r.provider_id, status=r.status, detail=r.detail)
+                delivery_update_status(
+                    provider_id=r.provider_id,
+                    status=r.status,
+                    detail=r.detail,
+                    occurred_at=inbound.received_at,
+                )
                 for r in receipts
             )
             inbound.status = InboundMessage.Status.PROCESSED

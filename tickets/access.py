@@ -7,8 +7,9 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from .models import Contact, Group, Ticket
+from .models import Contact, Ticket
 from .roles import is_agent, sees_all_tickets
+from .teams import team_ids as my_group_ids
 
 
 def visible_tickets(user: Any) -> QuerySet[Ticket]:
@@ -29,15 +30,6 @@ def visible_tickets(user: Any) -> QuerySet[Ticket]:
     if contact.organisation_id:
         return qs.filter(Q(contact=contact) | Q(organisation_id=contact.organisation_id))
     return qs.filter(contact=contact)
-
-
-def my_group_ids(user: Any) -> list[int]:
-    """The ids of the user's teams, read once per request (cached on the user object)."""
-    cached = getattr(user, "_helpdesk_group_ids", None)
-    if cached is None:
-        cached = list(Group.objects.filter(members=user).values_list("id", flat=True))
-        user._helpdesk_group_ids = cached
-    return cached
 
 
 def agent_tickets(user: Any) -> QuerySet[Ticket]:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
 from django.http import HttpRequest
 
+from . import services
 from .models import (
     AgentProfile,
     Attachment,
@@ -34,30 +36,62 @@ class OrganisationAdmin(admin.ModelAdmin):
 
 
 class IdentityInline(admin.TabularInline):
+    """Shown, not edited: identities are claimed through `identity_add` (the desk's contact
+    page), which keeps one number one person across phone and WhatsApp."""
+
     model = Identity
     extra = 0
     fields = ("kind", "value", "verified", "created_at")
-    readonly_fields = ("created_at",)
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
+    """Name, organisation and notes change through `contact_update`; a merge or a portal
+    login only through their services (the desk's merge page), so they are read-only."""
+
     list_display = ("__str__", "organisation", "user", "merged_into", "created_at")
     list_select_related = ("organisation", "user", "merged_into")
     search_fields = ("name", "identities__value")
-    raw_id_fields = ("user", "organisation", "merged_into")
+    raw_id_fields = ("organisation",)
+    readonly_fields = ("user", "merged_into", "created_at", "updated_at")
     inlines = [IdentityInline]
     show_full_result_count = False
+
+    def save_model(self, request: HttpRequest, obj: Contact, form: Any, change: bool) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        data = form.cleaned_data
+        services.contact_update(
+            contact=Contact.objects.get(pk=obj.pk),
+            name=data["name"],
+            organisation=data["organisation"],
+            notes=data["notes"],
+            actor=request.user,
+        )
 
 
 @admin.register(Identity)
 class IdentityAdmin(admin.ModelAdmin):
+    """Read-only, like the inline: identities change through the services."""
+
     list_display = ("kind", "value", "contact", "verified", "created_at")
     list_filter = ("kind", "verified")
     list_select_related = ("contact",)
     search_fields = ("value",)
     raw_id_fields = ("contact",)
     show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Group)
@@ -81,8 +115,16 @@ class TagAdmin(admin.ModelAdmin):
     search_fields = ("name",)
 
 
+# Fields the Ticket admin may change, each through its service (so each writes its event).
+TICKET_EDITABLE = ("subject", "status", "priority", "contact", "group", "assignee", "tags")
+
+
 @admin.register(Ticket)
 class TicketAdmin(admin.ModelAdmin):
+    """Tickets open through the desk, the portal, the API or a channel (with their first
+    message), so none is added here. An edit goes through the services, field by field, so
+    the event log records it like any other change; everything else is read-only."""
+
     list_display = (
         "number",
         "subject",
@@ -96,26 +138,80 @@ class TicketAdmin(admin.ModelAdmin):
     list_filter = ("status", "priority", "channel", "group")
     list_select_related = ("group", "assignee")
     search_fields = ("=number", "subject", "=reply_token")
-    raw_id_fields = ("contact", "organisation", "merged_into", "assignee")
-    readonly_fields = ("number", "reply_token", "message_count")
+    raw_id_fields = ("contact", "assignee")
     filter_horizontal = ("tags",)
     show_full_result_count = False
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        fields = super().get_fields(request, obj)
-        if obj is None:  # the database assigns these on insert: nothing to show yet
-            fields = [f for f in fields if f not in ("number", "reply_token")]
-        return fields
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [
+            f.name
+            for f in [*Ticket._meta.fields, *Ticket._meta.many_to_many]
+            if f.name not in TICKET_EDITABLE and f.name != "id"
+        ]
+
+    def save_model(self, request: HttpRequest, obj: Ticket, form: Any, change: bool) -> None:
+        data, actor = form.cleaned_data, request.user
+        try:
+            with transaction.atomic():
+                ticket = Ticket.objects.get(pk=obj.pk)
+                changed = set(form.changed_data)
+                if "contact" in changed:
+                    ticket = services.ticket_set_contact(
+                        ticket=ticket, contact=data["contact"], actor=actor
+                    )
+                if "subject" in changed:
+                    ticket = services.ticket_set_subject(
+                        ticket=ticket, subject=data["subject"], actor=actor
+                    )
+                if "group" in changed:
+                    ticket = services.ticket_set_group(
+                        ticket=ticket, group=data["group"], actor=actor
+                    )
+                if "assignee" in changed:
+                    ticket = services.ticket_assign(
+                        ticket=ticket, agent=data["assignee"], actor=actor
+                    )
+                if "priority" in changed:
+                    ticket = services.ticket_set_priority(
+                        ticket=ticket, priority=int(data["priority"]), actor=actor
+                    )
+                if "status" in changed:
+                    ticket = services.ticket_set_status(
+                        ticket=ticket, status=data["status"], actor=actor
+                    )
+                if "tags" in changed:
+                    services.ticket_set_tags(
+                        ticket=ticket, names=[t.name for t in data["tags"]], actor=actor
+                    )
+        except services.ServiceError as exc:
+            self.message_user(request, f"Not saved: {exc}", level=messages.ERROR)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """Tags were set by `save_model` through the service; nothing else is related."""
 
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
+    """Messages are part of the record: readable here, changed only by the services."""
+
     list_display = ("id", "ticket", "kind", "channel", "sender", "is_automatic", "created_at")
     list_filter = ("kind", "channel", "is_automatic")
     list_select_related = ("ticket",)
     search_fields = ("=ticket__number", "sender", "external_id")
     raw_id_fields = ("ticket", "author_contact", "author_user")
     show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Attachment)
@@ -129,12 +225,24 @@ class AttachmentAdmin(admin.ModelAdmin):
 
 @admin.register(TicketEvent)
 class TicketEventAdmin(admin.ModelAdmin):
-    """The audit trail is append-only: it can be read here, never written or removed."""
+    """The event log is append-only: it can be read here, never written or removed."""
 
-    list_display = ("ticket", "kind", "actor", "actor_contact", "old", "new", "created_at")
-    list_filter = ("kind",)
-    list_select_related = ("ticket", "actor", "actor_contact")
-    search_fields = ("=ticket__number",)
+    list_display = (
+        "ticket",
+        "kind",
+        "actor_kind",
+        "actor",
+        "actor_contact",
+        "status",
+        "priority",
+        "group",
+        "assignee",
+        "occurred_at",
+        "recorded_at",
+    )
+    list_filter = ("kind", "actor_kind")
+    list_select_related = ("ticket", "actor", "actor_contact", "group", "assignee")
+    search_fields = ("=ticket__number", "=dedupe_key")
     show_full_result_count = False
 
     def has_add_permission(self, request: HttpRequest) -> bool:

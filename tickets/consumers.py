@@ -9,6 +9,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from . import live
 from .roles import is_agent, sees_all_tickets
+from .teams import team_ids
 
 
 @database_sync_to_async
@@ -18,7 +19,7 @@ def _subscriptions(user: Any) -> list[str]:
     names = [live.assignee_channel(user.pk)]
     if sees_all_tickets(user):
         return [live.ALL_GROUP, *names]
-    names += [live.group_channel(gid) for gid in user.helpdesk_groups.values_list("id", flat=True)]
+    names += [live.group_channel(gid) for gid in team_ids(user)]
     return names
 
 

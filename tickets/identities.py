@@ -41,10 +41,22 @@ def normalise_phone(value: str, *, default_region: str = "US") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# A WhatsApp number and a phone number are the same person's number: one rule, used wherever
+# identities are looked up, claimed or normalised.
+SAME_NUMBER_KINDS: tuple[str, ...] = (Identity.Kind.PHONE, Identity.Kind.WHATSAPP)
+
+
+def equivalent_kinds(kind: str) -> tuple[str, ...]:
+    """The identity kinds whose values name the same person as `kind`'s, `kind` first."""
+    if kind in SAME_NUMBER_KINDS:
+        return (kind, *(k for k in SAME_NUMBER_KINDS if k != kind))
+    return (kind,)
+
+
 def normalise(kind: str, value: str) -> str:
     if kind == Identity.Kind.EMAIL:
         return normalise_email(value)
-    if kind in (Identity.Kind.PHONE, Identity.Kind.WHATSAPP):
+    if kind in SAME_NUMBER_KINDS:
         return normalise_phone(value)
     cleaned = value.strip()
     if not cleaned:

@@ -7,6 +7,7 @@ database can enforce (uniques, checks) and small derived properties.
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex, OpClass
@@ -314,13 +315,32 @@ class Attachment(models.Model):
         return self.filename
 
 
+class ActorKind(models.TextChoices):
+    """As what someone or something acted on a ticket."""
+
+    AGENT = "agent", "Agent"
+    CUSTOMER = "customer", "Customer"
+    SYSTEM = "system", "System"
+    AUTOMATION = "automation", "Automation"
+    BOT = "bot", "Bot"
+    IMPORT = "import", "Import"
+
+
 class TicketEvent(models.Model):
-    """Append-only audit: who changed what, from what, to what, when. Reports read this."""
+    """The complete, typed history of a ticket; append-only. Reports and SLA read this.
+
+    Written only by `tickets.services.event_record`. `occurred_at` is when it happened (a
+    message's received or provider time), `recorded_at` when it was written. `payload` is the
+    kind's dataclass in `tickets.event_types`, as JSON. `status`, `priority`, `group` and
+    `assignee` are the ticket's values right after the event, so reports can slice by them.
+    `dedupe_key`, when set, makes the event (and the action it records) happen once."""
 
     class Kind(models.TextChoices):
         CREATED = "created", "Created"
-        MESSAGE = "message", "Message added"
+        MESSAGE = "message", "Customer message"
         REPLY = "reply", "Agent replied"
+        BOT_REPLY = "bot_reply", "Bot replied"
+        AUTO_MESSAGE = "auto_message", "Automatic message"
         NOTE = "note", "Note added"
         STATUS = "status", "Status changed"
         PRIORITY = "priority", "Priority changed"
@@ -331,28 +351,54 @@ class TicketEvent(models.Model):
         MERGED = "merged", "Merged"
         CONTACT = "contact", "Contact changed"
         DELIVERY = "delivery", "Delivery"
+        FOLLOW_UP = "follow_up", "Follow-up"
+        CSAT = "csat", "Satisfaction rating"
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     actor_contact = models.ForeignKey(
         Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    old = models.JSONField(null=True, blank=True)
-    new = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    payload = models.JSONField(default=dict)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    recorded_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=Ticket.Status.choices)
+    priority = models.PositiveSmallIntegerField(choices=Ticket.Priority.choices)
+    group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
 
     class Meta:
-        ordering = ["created_at", "id"]
+        ordering = ["occurred_at", "id"]
         indexes = [
-            models.Index(fields=["ticket", "created_at"], name="event_ticket_created"),
-            models.Index(fields=["kind", "created_at"], name="event_kind_created"),
+            models.Index(fields=["ticket", "occurred_at"], name="event_ticket_occurred"),
+            models.Index(fields=["kind", "occurred_at"], name="event_kind_occurred"),
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} on #{self.ticket_id}"
+
+    @property
+    def old(self) -> Any:
+        """The changed field's value before (change kinds only); see `legacy_old_new`."""
+        from .event_types import legacy_old_new
+
+        return legacy_old_new(self.kind, self.payload)[0]
+
+    @property
+    def new(self) -> Any:
+        """The changed field's value after, or the whole payload for other kinds."""
+        from .event_types import legacy_old_new
+
+        return legacy_old_new(self.kind, self.payload)[1]
 
 
 class Macro(models.Model):

@@ -30,6 +30,7 @@ from .pagination import capped_counts
 from .roles import Role, is_agent, sees_all_tickets
 from .search.engine import apply_search, rank_order, search_snippets
 from .search.parser import SearchQuery, parse_query
+from .teams import group_workers_q
 
 User = get_user_model()
 
@@ -157,11 +158,11 @@ def agents() -> QuerySet[Any]:
 
 
 def assignable_agents(ticket: Ticket) -> list[Any]:
-    """Agents who may take this ticket: its group's agents (everyone when it has no group),
+    """Agents who may take this ticket: those who work in its group (`teams`; everyone when it has no group),
     plus the current assignee so the menu always shows the truth."""
     qs = agents()
     if ticket.group_id:
-        qs = qs.filter(helpdesk_groups=ticket.group_id)
+        qs = qs.filter(group_workers_q(ticket.group_id))
     people = list(qs)
     if ticket.assignee is not None and all(p.pk != ticket.assignee_id for p in people):
         people.append(ticket.assignee)
@@ -294,28 +295,29 @@ def _who(event: TicketEvent) -> str:
         return event.actor.get_full_name() or event.actor.get_username()
     if event.actor_contact is not None:
         return event.actor_contact.display_name
-    return "System"
+    return str(event.get_actor_kind_display())
 
 
 def ticket_activity(ticket: Ticket) -> list[ActivityLine]:
-    """The audit trail in words. Ids in old/new values are resolved in two batched queries."""
+    """The event log in words, newest first. Ids in payloads are resolved in two batched
+    queries."""
     events = list(
         TicketEvent.objects.filter(ticket=ticket)
         .select_related("actor", "actor_contact")
-        .order_by("-created_at", "-id")[:200]
+        .order_by("-occurred_at", "-id")[:200]
     )
     user_ids = {
         v
         for e in events
         if e.kind == TicketEvent.Kind.ASSIGNEE
-        for v in (e.old, e.new)
+        for v in (e.payload.get("old"), e.payload.get("new"))
         if isinstance(v, int)
     }
     group_ids = {
         v
         for e in events
         if e.kind == TicketEvent.Kind.GROUP
-        for v in (e.old, e.new)
+        for v in (e.payload.get("old"), e.payload.get("new"))
         if isinstance(v, int)
     }
     users = (
@@ -329,15 +331,18 @@ def ticket_activity(ticket: Ticket) -> list[ActivityLine]:
     groups = (
         dict(Group.objects.filter(pk__in=group_ids).values_list("pk", "name")) if group_ids else {}
     )
-    return [ActivityLine(e, _who(e), _summary(e, users, groups)) for e in events]
+    return [ActivityLine(e, _who(e), _summary(e, ticket, users, groups)) for e in events]
 
 
 def _name(names: dict[int, str], key: Any, default: str) -> str:
     return names.get(key, default) if isinstance(key, int) else default
 
 
-def _summary(event: TicketEvent, users: dict[int, str], groups: dict[int, str]) -> str:
-    kind, old, new = event.kind, event.old, event.new
+def _summary(
+    event: TicketEvent, ticket: Ticket, users: dict[int, str], groups: dict[int, str]
+) -> str:
+    kind, data = event.kind, event.payload
+    old, new = data.get("old"), data.get("new")
     labels: dict[str, dict[Any, str]] = {
         TicketEvent.Kind.STATUS: dict(Ticket.Status.choices),
         TicketEvent.Kind.PRIORITY: dict(Ticket.Priority.choices),
@@ -353,15 +358,25 @@ def _summary(event: TicketEvent, users: dict[int, str], groups: dict[int, str]) 
         return f"Tags: {', '.join(old or []) or 'none'} → {', '.join(new or []) or 'none'}"
     if kind == TicketEvent.Kind.SUBJECT:
         return f"Subject: “{old}” → “{new}”"
-    if kind == TicketEvent.Kind.MERGED and isinstance(new, dict):
-        if "into" in new:
-            return f"Merged into #{new['into']}"
-        return f"Merged #{new.get('from')} into this ticket"
-    if kind == TicketEvent.Kind.DELIVERY and isinstance(new, dict):
-        detail = f" ({new['detail']})" if new.get("detail") else ""
-        return f"Delivery {new.get('status', '')}{detail}"
-    if kind == TicketEvent.Kind.MESSAGE and isinstance(new, dict) and new.get("flag"):
-        return f"Message added (flagged: {new['flag']})"
+    if kind == TicketEvent.Kind.MERGED:
+        if data.get("source") == ticket.number:
+            return f"Merged into #{data.get('target')}"
+        return f"Merged #{data.get('source')} into this ticket"
+    if kind == TicketEvent.Kind.FOLLOW_UP:
+        if data.get("previous") == ticket.number:
+            return f"Followed up by #{data.get('next')}"
+        return f"Follow-up of #{data.get('previous')}"
+    if kind == TicketEvent.Kind.DELIVERY:
+        detail = f" ({data['detail']})" if data.get("detail") else ""
+        return f"Delivery {data.get('status', '')}{detail}"
+    if kind == TicketEvent.Kind.MESSAGE and data.get("flag"):
+        return f"Customer message (flagged: {data['flag']})"
+    if kind == TicketEvent.Kind.AUTO_MESSAGE and data.get("purpose"):
+        return f"Automatic message ({data['purpose']})"
+    if kind == TicketEvent.Kind.NOTE and data.get("call"):
+        return "Call logged"
+    if kind == TicketEvent.Kind.CSAT:
+        return f"Satisfaction rating: {data.get('rating')}/5"
     return str(event.get_kind_display())
 
 

@@ -12,9 +12,8 @@ from functools import lru_cache
 import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Q
 
-from tickets.roles import Role
+from tickets.teams import group_workers_q
 
 from ..models import ChannelAccount
 
@@ -58,12 +57,4 @@ def agents_online(account: ChannelAccount) -> bool:
     if not ids:
         return False
     users = get_user_model().objects.filter(pk__in=ids, is_active=True)
-    if account.group_id is None:
-        return users.filter(
-            Q(is_superuser=True) | Q(groups__name__in=[r.value for r in Role])
-        ).exists()
-    return users.filter(
-        Q(helpdesk_groups=account.group_id)
-        | Q(is_superuser=True)
-        | Q(groups__name__in=[Role.ADMIN.value, Role.SUPERVISOR.value])
-    ).exists()
+    return users.filter(group_workers_q(account.group_id)).exists()

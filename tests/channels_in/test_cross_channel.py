@@ -256,7 +256,7 @@ def test_an_email_ticket_answered_by_sms_gets_the_sms_answer_back(
 
 
 def test_after_a_contact_merge_their_other_number_writes_into_the_kept_thread(
-    accounts: dict[str, ChannelAccount], agent: Any
+    accounts: dict[str, ChannelAccount], agent: Any, supervisor: Any
 ) -> None:
     stored = inbound_store(
         account=accounts["email"],
@@ -274,7 +274,7 @@ def test_after_a_contact_merge_their_other_number_writes_into_the_kept_thread(
     stray = Ticket.objects.get(pk=first.ticket_id)
     assert stray.pk != ticket.pk  # an unknown number: a new contact, a new ticket
     services.ticket_merge(source=stray, target=ticket, actor=agent)
-    services.contact_merge(source=stray.contact, target=ticket.contact, actor=agent)
+    services.contact_merge(source=stray.contact, target=ticket.contact, actor=supervisor)
     whatsapp_message("wamid.M2", "Any update?")
     [second] = process_received()
     assert second.ticket_id == ticket.pk

@@ -83,13 +83,17 @@ def test_a_whatsapp_number_finds_the_contact_with_that_phone() -> None:
 
 
 @pytest.mark.django_db
-def test_merging_contacts_moves_identities_tickets_and_history(agent: Any, support: Any) -> None:
+def test_merging_contacts_moves_identities_tickets_and_history(
+    agent: Any, supervisor: Any, support: Any
+) -> None:
     keep = ContactFactory(name="Pat Doe", email="pat@example.com")
     dupe = ContactFactory(name="", email="pat.doe@work.test")
     services.identity_add(contact=dupe, kind="phone", value="+14155550123")
     kept_ticket = make_ticket(contact=keep, group=support)
     moved_ticket = make_ticket(contact=dupe, group=support, subject="From work")
-    services.contact_merge(source=dupe, target=keep, actor=agent)
+    with pytest.raises(services.ServiceError, match="supervisors and admins"):
+        services.contact_merge(source=dupe, target=keep, actor=agent)  # beyond one team
+    services.contact_merge(source=dupe, target=keep, actor=supervisor)
 
     dupe.refresh_from_db()
     assert dupe.merged_into_id == keep.pk
@@ -101,7 +105,8 @@ def test_merging_contacts_moves_identities_tickets_and_history(agent: Any, suppo
     assert set(Ticket.objects.filter(contact=keep)) == {kept_ticket, moved_ticket}
     assert Message.objects.filter(author_contact=dupe).count() == 0
     event = TicketEvent.objects.get(ticket=moved_ticket, kind=TicketEvent.Kind.CONTACT)
-    assert event.new["reason"] == "contacts merged" and event.actor == agent
+    assert event.payload == {"old": dupe.pk, "new": keep.pk, "reason": "contacts merged"}
+    assert event.actor == supervisor and event.actor_kind == "agent"
     # whatever the merged contact writes from next lands with the one that was kept
     assert services.contact_resolve(kind="phone", value="415 555 0123").pk == keep.pk
     assert Contact.objects.filter(merged_into__isnull=True).count() == 1

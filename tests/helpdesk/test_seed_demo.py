@@ -169,8 +169,13 @@ def test_it_tells_coherent_histories_through_the_services(demo_desk: str) -> Non
             assert ticket.assignee.helpdesk_groups.filter(pk=ticket.group_id).exists()
     events = TicketEvent.objects.annotate(opened=F("ticket__created_at"))
     assert TicketEvent.objects.filter(kind="created").count() == 40
-    assert not events.filter(created_at__lt=F("opened")).exists()
-    assert not events.filter(created_at__gt=F("ticket__updated_at")).exists()
+    assert not events.filter(occurred_at__lt=F("opened")).exists()
+    assert not events.filter(occurred_at__gt=F("ticket__updated_at")).exists()
+    # every message has its event, at the message's own time
+    for message in Message.objects.exclude(kind=Message.Kind.SYSTEM):
+        kinds = {"customer": "message", "reply": "reply", "note": "note"}
+        event = TicketEvent.objects.get(kind=kinds[message.kind], payload__message=message.pk)
+        assert event.occurred_at == message.created_at
     replies = Message.objects.filter(kind=Message.Kind.REPLY)
     assert replies.exists()
     # history, not news: every reply that would have left is recorded as sent, none queued

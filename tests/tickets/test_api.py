@@ -430,13 +430,13 @@ def test_it_changes_several_fields_in_one_request_each_with_its_event(
     assert body["assignee"]["id"] == agent.pk
     assert body["tags"] == ["lost-parcel", "vip"]
     assert body["status"] == "pending"
-    kinds = list(
-        support_ticket.events.exclude(kind=TicketEvent.Kind.CREATED).values_list("kind", flat=True)
-    )
+    opening = [TicketEvent.Kind.CREATED, TicketEvent.Kind.MESSAGE]
+    kinds = list(support_ticket.events.exclude(kind__in=opening).values_list("kind", flat=True))
     assert sorted(kinds) == sorted(
         ["subject", "priority", "assignee", "tags", "status", "status"]
     )  # new -> open by assignment, open -> pending
-    assert all(e.actor_id == agent.pk for e in support_ticket.events.exclude(kind="created"))
+    changes = support_ticket.events.exclude(kind__in=opening)
+    assert all(e.actor_id == agent.pk and e.actor_kind == "agent" for e in changes)
 
 
 def test_it_moves_a_ticket_to_another_group(
@@ -565,10 +565,17 @@ def test_it_lists_a_tickets_audit_events(
 ) -> None:
     services.ticket_set_priority(ticket=support_ticket, priority=3, actor=agent)
     rows = api.get(f"{API}/tickets/{support_ticket.number}/events/").json()["results"]
-    assert [r["kind"] for r in rows] == ["created", "priority"]
-    assert rows[1]["old"] == 2 and rows[1]["new"] == 3
-    assert rows[1]["actor"]["id"] == agent.pk
+    assert [r["kind"] for r in rows] == ["created", "message", "priority"]
+    change = rows[2]
+    assert change["payload"] == {"old": 2, "new": 3}
+    assert change["old"] == 2 and change["new"] == 3  # as earlier clients read a change
+    assert change["actor"]["id"] == agent.pk and change["actor_kind"] == "agent"
+    assert change["priority"] == 3 and change["status"] == support_ticket.status
+    assert change["group"] == support_ticket.group_id and change["assignee"] is None
+    assert change["occurred_at"] and change["recorded_at"] and change["dedupe_key"] is None
     assert rows[0]["actor_contact"]["name"] == "Pat Customer"
+    assert rows[1]["actor_kind"] == "customer"
+    assert rows[1]["payload"]["message"] == support_ticket.messages.get().pk
 
 
 def test_it_merges_a_ticket_into_another(

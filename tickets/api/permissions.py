@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from ..roles import is_agent, sees_all_tickets
+from ..roles import is_agent, may_merge_contacts
 
 
 class IsAgent(BasePermission):
@@ -25,4 +25,4 @@ class IsSupervisor(BasePermission):
     message = "Only supervisors and admins may do this."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return sees_all_tickets(request.user)
+        return may_merge_contacts(request.user)

@@ -57,7 +57,7 @@ def ticket_events(ticket: Ticket) -> QuerySet[TicketEvent]:
     return (
         TicketEvent.objects.filter(ticket=ticket)
         .select_related("actor", "actor_contact")
-        .order_by("created_at", "id")
+        .order_by("occurred_at", "id")
     )
 
 

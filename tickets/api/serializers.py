@@ -299,14 +299,41 @@ class MessageCreateSerializer(serializers.Serializer):
 
 
 class TicketEventSerializer(serializers.ModelSerializer):
+    """One entry of the ticket's event log (read-only). `payload` is the kind's typed payload
+    (`tickets.event_types`); `old`/`new` repeat a change's values as earlier clients read
+    them; `status`, `priority`, `group` and `assignee` are the ticket's values after it."""
+
     actor = UserBriefSerializer(read_only=True, allow_null=True)
     actor_contact = ContactBriefSerializer(read_only=True, allow_null=True)
+    payload = serializers.JSONField(read_only=True)
     old = serializers.JSONField(read_only=True, allow_null=True)
     new = serializers.JSONField(read_only=True, allow_null=True)
+    group = serializers.IntegerField(source="group_id", read_only=True, allow_null=True)
+    assignee = serializers.IntegerField(source="assignee_id", read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField(
+        source="recorded_at", read_only=True, help_text="Same as recorded_at (older clients)."
+    )
 
     class Meta:
         model = TicketEvent
-        fields = ["id", "kind", "actor", "actor_contact", "old", "new", "created_at"]
+        fields = [
+            "id",
+            "kind",
+            "actor_kind",
+            "actor",
+            "actor_contact",
+            "payload",
+            "old",
+            "new",
+            "occurred_at",
+            "recorded_at",
+            "status",
+            "priority",
+            "group",
+            "assignee",
+            "dedupe_key",
+            "created_at",
+        ]
         read_only_fields = fields
 
 

@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 from .. import selectors as desk_selectors
 from .. import services
 from ..access import agent_tickets
-from ..identities import InvalidIdentity, normalise
+from ..identities import InvalidIdentity, equivalent_kinds, normalise
 from ..models import Contact, Identity, Message, Ticket
 from ..pagination import CappedPaginator
 from ..roles import is_agent
@@ -292,10 +292,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
 
 def _identity_taken(kind: str, value: str) -> bool:
-    # A phone number and a WhatsApp number are the same person's (as in contact_resolve).
-    same_number = (Identity.Kind.PHONE, Identity.Kind.WHATSAPP)
-    kinds = same_number if kind in same_number else (kind,)
-    return Identity.objects.filter(kind__in=kinds, value=value).exists()
+    return Identity.objects.filter(kind__in=equivalent_kinds(kind), value=value).exists()
 
 
 def _contact_create(data: dict[str, Any]) -> Contact:
@@ -364,6 +361,7 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             name=data.get("name", contact.name),
             organisation=data["organisation"] if "organisation" in data else contact.organisation,
             notes=data.get("notes", contact.notes),
+            actor=request.user,
         )
         return Response(ContactSerializer(selectors.contact_for_response(contact.pk)).data)
 

@@ -18,9 +18,11 @@ from .contacts import (
     identity_add,
 )
 from .delivery import delivery_record_event
+from .history import actor_kind_of, event_record, event_record_once
 from .lifecycle import (
     ticket_assign,
     ticket_create,
+    ticket_set_contact,
     ticket_set_group,
     ticket_set_priority,
     ticket_set_status,
@@ -39,12 +41,15 @@ from .messages import (
 
 __all__ = [
     "ServiceError",
+    "actor_kind_of",
     "call_log",
     "contact_link_user",
     "contact_merge",
     "contact_resolve",
     "contact_update",
     "delivery_record_event",
+    "event_record",
+    "event_record_once",
     "identity_add",
     "macro_apply",
     "message_ingest",
@@ -55,6 +60,7 @@ __all__ = [
     "ticket_merge",
     "ticket_note",
     "ticket_reply",
+    "ticket_set_contact",
     "ticket_set_group",
     "ticket_set_priority",
     "ticket_set_status",

@@ -8,8 +8,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ..models import Channel, Message, Ticket, TicketEvent
-from .common import ServiceError, _announce, _event, _lock
+from .. import event_types as et
+from ..models import ActorKind, Channel, Message, Ticket, TicketEvent
+from .common import ServiceError, _announce, _lock
+from .history import event_record
 
 
 @transaction.atomic
@@ -52,6 +54,13 @@ def call_log(
     ticket.updated_at = now
     ticket.message_count = F("message_count") + 1
     ticket.save(update_fields=["updated_at", "message_count"])
-    _event(ticket, TicketEvent.Kind.NOTE, actor=agent, new={"message": message.pk, "call": call})
+    event_record(
+        ticket=ticket,
+        kind=TicketEvent.Kind.NOTE,
+        actor=agent,
+        actor_kind=ActorKind.AGENT,
+        payload=et.Note(message=message.pk, call=et.Call(**call)),
+        occurred_at=now,
+    )
     _announce(ticket, "call")
     return message

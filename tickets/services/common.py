@@ -1,41 +1,21 @@
-"""What every service shares: the error a rule raises, the event writer, the after-commit
+"""What every service shares: the error a rule raises, the after-commit
 announcement, the ticket row lock and attachment storage."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from typing import Any
 
 from django.core.files.base import ContentFile
 from django.db import transaction
 
 from .. import events
-from ..models import Attachment, Contact, Message, Ticket, TicketEvent
+from ..models import Attachment, Message, Ticket
 from ..types import IncomingAttachment
 
 
 class ServiceError(ValueError):
     """A change the rules do not allow; the message is shown to the person who asked."""
-
-
-def _event(
-    ticket: Ticket,
-    kind: str,
-    *,
-    actor: Any = None,
-    actor_contact: Contact | None = None,
-    old: Any = None,
-    new: Any = None,
-) -> TicketEvent:
-    return TicketEvent.objects.create(
-        ticket=ticket,
-        kind=kind,
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
-        actor_contact=actor_contact,
-        old=old,
-        new=new,
-    )
 
 
 def _announce(ticket: Ticket, kind: str) -> None:

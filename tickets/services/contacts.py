@@ -8,16 +8,15 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ..identities import normalise
-from ..models import Contact, Identity, Organisation
+from .. import event_types as et
+from ..identities import equivalent_kinds, normalise
+from ..models import Contact, Identity, Organisation, Ticket, TicketEvent
 from .common import ServiceError
+from .history import actor_kind_of, event_record
 
 
 def _find_identity(kind: str, value: str) -> Identity | None:
-    kinds = [kind]
-    # A WhatsApp number and a phone number are the same person's number.
-    if kind in (Identity.Kind.WHATSAPP, Identity.Kind.PHONE):
-        kinds = [Identity.Kind.WHATSAPP, Identity.Kind.PHONE]
+    kinds = equivalent_kinds(kind)
     found = {i.kind: i for i in Identity.objects.filter(kind__in=kinds, value=value)}
     return found.get(kind) or next(iter(found.values()), None)
 
@@ -66,25 +65,55 @@ def _org_for(kind: str, value: str) -> Any:
 
 def identity_add(*, contact: Contact, kind: str, value: str) -> Identity:
     normalised = normalise(kind, value)
-    existing = Identity.objects.filter(kind=kind, value=normalised).first()
-    if existing is not None:
-        if existing.contact_id != contact.pk:
-            raise ServiceError(f"{kind} {normalised} already belongs to another contact.")
+    existing = _find_identity(kind, normalised)
+    if existing is not None and existing.contact_id != contact.pk:
+        raise ServiceError(f"{kind} {normalised} already belongs to another contact.")
+    if existing is not None and existing.kind == kind:
         return existing
     return Identity.objects.create(contact=contact, kind=kind, value=normalised)
 
 
 @transaction.atomic
 def contact_update(
-    *, contact: Contact, name: str, organisation: Organisation | None, notes: str
+    *,
+    contact: Contact,
+    name: str,
+    organisation: Organisation | None,
+    notes: str,
+    actor: Any = None,
 ) -> Contact:
     """Set a contact's own details (identities change through `identity_add`, merges through
-    `contact_merge`). Tickets keep the organisation they were opened under."""
-    contact.name = name.strip()[:200]
+    `contact_merge`). Tickets keep the organisation they were opened under; each active
+    ticket of the contact records a changed name or organisation (a CONTACT event)."""
+    name = name.strip()[:200]
+    changed = [
+        label
+        for label, differs in (
+            ("name", name != contact.name),
+            (
+                "organisation",
+                (organisation.pk if organisation else None) != contact.organisation_id,
+            ),
+        )
+        if differs
+    ]
+    contact.name = name
     contact.organisation = organisation
     contact.notes = notes
     contact.updated_at = timezone.now()
     contact.save(update_fields=["name", "organisation", "notes", "updated_at"])
+    if changed:
+        change = et.ContactChange(
+            old=contact.pk, new=contact.pk, reason=f"contact's {' and '.join(changed)} changed"
+        )
+        for ticket in Ticket.objects.filter(contact=contact, status__in=Ticket.ACTIVE_STATUSES):
+            event_record(
+                ticket=ticket,
+                kind=TicketEvent.Kind.CONTACT,
+                actor=actor,
+                actor_kind=actor_kind_of(actor),
+                payload=change,
+            )
     return contact
 
 

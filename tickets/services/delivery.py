@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-from ..models import Ticket, TicketEvent
-from .common import _announce, _event
+from datetime import datetime
+
+from .. import event_types as et
+from ..models import ActorKind, Ticket, TicketEvent
+from .common import _announce
+from .history import event_record
 
 
 def delivery_record_event(
-    *, ticket_id: int, message_id: int, status: str, detail: str = ""
+    *,
+    ticket_id: int,
+    message_id: int,
+    status: str,
+    detail: str = "",
+    occurred_at: datetime | None = None,
 ) -> None:
-    """Edges report how an outbound message fared; the ticket's audit shows it."""
+    """Edges report how an outbound message fared (sent, delivered, read, delayed, failed);
+    the ticket's log shows it. `occurred_at` is the provider's time when it gives one."""
     ticket = Ticket.objects.filter(pk=ticket_id).first()
     if ticket is None:
         return
-    _event(
-        ticket,
-        TicketEvent.Kind.DELIVERY,
-        new={"message": message_id, "status": status, "detail": detail[:500]},
+    event_record(
+        ticket=ticket,
+        kind=TicketEvent.Kind.DELIVERY,
+        actor_kind=ActorKind.SYSTEM,
+        payload=et.Delivery(message=message_id, status=status, detail=detail[:500]),
+        occurred_at=occurred_at,
     )
     _announce(ticket, "delivery")

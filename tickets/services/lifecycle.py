@@ -10,10 +10,14 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from .. import event_types as et
 from .. import events
-from ..models import Channel, Contact, Group, Message, Tag, Ticket, TicketEvent
+from ..models import ActorKind, Channel, Contact, Group, Message, Tag, Ticket, TicketEvent
+from ..roles import is_agent
+from ..teams import works_in_group
 from ..types import IncomingAttachment
-from .common import ServiceError, _announce, _event, _lock, _store_attachments
+from .common import ServiceError, _announce, _lock, _store_attachments
+from .history import actor_kind_of, already_recorded, event_record
 
 
 @transaction.atomic
@@ -25,14 +29,20 @@ def ticket_create(
     channel: str = Channel.WEB,
     html: str = "",
     actor: Any = None,
+    actor_kind: str | None = None,
     group: Group | None = None,
     priority: int = Ticket.Priority.NORMAL,
     channel_account_id: int | None = None,
     external_id: str = "",
     attachments: Sequence[IncomingAttachment] = (),
     created_at: datetime | None = None,
+    automatic: bool = False,
 ) -> Ticket:
-    """Open a ticket with the customer's first message (an agent may open it for them)."""
+    """Open a ticket with the customer's first message (an agent may open it for them).
+
+    Writes CREATED and, for the first message, MESSAGE, both at `created_at` (the message's
+    received time; now by default). `actor` is who opened it (an agent, a portal customer, or
+    None when the message arrived by a channel)."""
     now = created_at or timezone.now()
     ticket = Ticket.objects.create(
         subject=(subject.strip() or _subject_from(text))[:300],
@@ -57,15 +67,27 @@ def ticket_create(
         subject=subject[:300],
         text=text,
         html=html,
+        is_automatic=automatic,
         created_at=now,
     )
     _store_attachments(message, attachments)
-    _event(
-        ticket,
-        TicketEvent.Kind.CREATED,
+    kind = actor_kind or (actor_kind_of(actor) if actor is not None else ActorKind.CUSTOMER)
+    event_record(
+        ticket=ticket,
+        kind=TicketEvent.Kind.CREATED,
         actor=actor,
         actor_contact=contact,
-        new={"channel": channel, "subject": ticket.subject},
+        actor_kind=kind,
+        payload=et.Created(channel=channel, subject=ticket.subject, message=message.pk),
+        occurred_at=now,
+    )
+    event_record(
+        ticket=ticket,
+        kind=TicketEvent.Kind.MESSAGE,
+        actor_contact=contact,
+        actor_kind=ActorKind.IMPORT if kind == ActorKind.IMPORT else ActorKind.CUSTOMER,
+        payload=et.CustomerMessage(message=message.pk, channel=channel, automatic=automatic),
+        occurred_at=now,
     )
     _announce(ticket, "created")
     return ticket
@@ -76,13 +98,25 @@ def _subject_from(text: str) -> str:
     return (first[:80] + "…") if len(first) > 80 else (first or "(no subject)")
 
 
-def _set_status_fields(ticket: Ticket, status: str, fields: list[str], *, actor: Any) -> None:
+def _set_status_fields(
+    ticket: Ticket,
+    status: str,
+    fields: list[str],
+    *,
+    actor: Any,
+    actor_kind: str | None = None,
+    actor_contact: Contact | None = None,
+    now: datetime | None = None,
+    reason: str = "",
+    dedupe_key: str | None = None,
+) -> None:
+    """Apply a status and its timestamps to `ticket` (saved by the caller) and record it."""
     if status not in Ticket.Status.values:
         raise ServiceError(f"Unknown status {status!r}.")
     old = ticket.status
     ticket.status = status
     fields.append("status")
-    now = timezone.now()
+    now = now or timezone.now()
     if status == Ticket.Status.SOLVED and ticket.solved_at is None:
         ticket.solved_at = now
         fields.append("solved_at")
@@ -96,93 +130,184 @@ def _set_status_fields(ticket: Ticket, status: str, fields: list[str], *, actor:
         ticket.solved_at = None
         ticket.closed_at = None
         fields.extend(["solved_at", "closed_at"])
-    _event(ticket, TicketEvent.Kind.STATUS, actor=actor, old=old, new=status)
+    event_record(
+        ticket=ticket,
+        kind=TicketEvent.Kind.STATUS,
+        actor=actor,
+        actor_contact=actor_contact,
+        actor_kind=actor_kind or actor_kind_of(actor),
+        payload=et.StatusChange(old=old, new=status, reason=reason),
+        occurred_at=now,
+        dedupe_key=dedupe_key,
+    )
 
 
 @transaction.atomic
-def ticket_set_status(*, ticket: Ticket, status: str, actor: Any) -> Ticket:
+def ticket_set_status(
+    *,
+    ticket: Ticket,
+    status: str,
+    actor: Any,
+    actor_kind: str | None = None,
+    occurred_at: datetime | None = None,
+    dedupe_key: str | None = None,
+    reason: str = "",
+) -> Ticket:
     ticket = _lock(ticket)
-    if ticket.status == status:
+    if ticket.status == status or already_recorded(dedupe_key):
         return ticket
     if ticket.status == Ticket.Status.CLOSED and actor is not None:
         raise ServiceError(
             "A closed ticket cannot be changed; the customer's next message opens a follow-up."
         )
+    now = occurred_at or timezone.now()
     fields: list[str] = ["updated_at"]
-    ticket.updated_at = timezone.now()
-    _set_status_fields(ticket, status, fields, actor=actor)
+    ticket.updated_at = max(now, ticket.updated_at)
+    _set_status_fields(
+        ticket,
+        status,
+        fields,
+        actor=actor,
+        actor_kind=actor_kind,
+        now=now,
+        reason=reason,
+        dedupe_key=dedupe_key,
+    )
     ticket.save(update_fields=fields)
     _announce(ticket, "status")
     return ticket
 
 
 @transaction.atomic
-def ticket_set_priority(*, ticket: Ticket, priority: int, actor: Any) -> Ticket:
+def ticket_set_priority(
+    *,
+    ticket: Ticket,
+    priority: int,
+    actor: Any,
+    actor_kind: str | None = None,
+    occurred_at: datetime | None = None,
+    dedupe_key: str | None = None,
+) -> Ticket:
     if priority not in Ticket.Priority.values:
         raise ServiceError(f"Unknown priority {priority!r}.")
     ticket = _lock(ticket)
-    if ticket.priority == priority:
+    if ticket.priority == priority or already_recorded(dedupe_key):
         return ticket
-    _event(ticket, TicketEvent.Kind.PRIORITY, actor=actor, old=ticket.priority, new=priority)
+    now = occurred_at or timezone.now()
+    old = ticket.priority
     ticket.priority = priority
-    ticket.updated_at = timezone.now()
+    ticket.updated_at = max(now, ticket.updated_at)
+    event_record(
+        ticket=ticket,
+        kind=TicketEvent.Kind.PRIORITY,
+        actor=actor,
+        actor_kind=actor_kind or actor_kind_of(actor),
+        payload=et.PriorityChange(old=old, new=priority),
+        occurred_at=now,
+        dedupe_key=dedupe_key,
+    )
     ticket.save(update_fields=["priority", "updated_at"])
     _announce(ticket, "priority")
     return ticket
 
 
 @transaction.atomic
-def ticket_assign(*, ticket: Ticket, agent: Any, actor: Any) -> Ticket:
-    """Assign to an agent (None unassigns). The agent must be able to see the ticket's group."""
-    from ..roles import is_agent, sees_all_tickets
-
+def ticket_assign(
+    *,
+    ticket: Ticket,
+    agent: Any,
+    actor: Any,
+    actor_kind: str | None = None,
+    occurred_at: datetime | None = None,
+    dedupe_key: str | None = None,
+) -> Ticket:
+    """Assign to an agent (None unassigns). The agent must work in the ticket's group."""
     ticket = _lock(ticket)
     if agent is not None:
         if not is_agent(agent):
             raise ServiceError("Tickets can only be assigned to agents.")
-        if (
-            ticket.group_id
-            and not sees_all_tickets(agent)
-            and not agent.helpdesk_groups.filter(pk=ticket.group_id).exists()
-        ):
+        if not works_in_group(agent, ticket.group_id):
             raise ServiceError(f"{agent} is not a member of the ticket's group.")
     new_id = agent.pk if agent is not None else None
-    if ticket.assignee_id == new_id:
+    if ticket.assignee_id == new_id or already_recorded(dedupe_key):
         return ticket
-    _event(ticket, TicketEvent.Kind.ASSIGNEE, actor=actor, old=ticket.assignee_id, new=new_id)
+    now = occurred_at or timezone.now()
+    kind = actor_kind or actor_kind_of(actor)
+    old = ticket.assignee_id
     ticket.assignee = agent
-    ticket.updated_at = timezone.now()
+    ticket.updated_at = max(now, ticket.updated_at)
     fields = ["assignee", "updated_at"]
+    event_record(
+        ticket=ticket,
+        kind=TicketEvent.Kind.ASSIGNEE,
+        actor=actor,
+        actor_kind=kind,
+        payload=et.AssigneeChange(old=old, new=new_id),
+        occurred_at=now,
+        dedupe_key=dedupe_key,
+    )
     if ticket.status == Ticket.Status.NEW and agent is not None:
-        _set_status_fields(ticket, Ticket.Status.OPEN, fields, actor=actor)
+        _set_status_fields(
+            ticket,
+            Ticket.Status.OPEN,
+            fields,
+            actor=actor,
+            actor_kind=kind,
+            now=now,
+            reason="assigned",
+        )
     ticket.save(update_fields=fields)
     _announce(ticket, "assignee")
     return ticket
 
 
 @transaction.atomic
-def ticket_set_group(*, ticket: Ticket, group: Group | None, actor: Any) -> Ticket:
+def ticket_set_group(
+    *,
+    ticket: Ticket,
+    group: Group | None,
+    actor: Any,
+    actor_kind: str | None = None,
+    occurred_at: datetime | None = None,
+    dedupe_key: str | None = None,
+) -> Ticket:
+    """Move to a group; an assignee who does not work in it is unassigned (its own event)."""
     ticket = _lock(ticket)
     new_id = group.pk if group is not None else None
-    if ticket.group_id == new_id:
+    if ticket.group_id == new_id or already_recorded(dedupe_key):
         return ticket
-    _event(ticket, TicketEvent.Kind.GROUP, actor=actor, old=ticket.group_id, new=new_id)
+    now = occurred_at or timezone.now()
+    kind = actor_kind or actor_kind_of(actor)
     old_group_id = ticket.group_id
     ticket.group = group
-    ticket.updated_at = timezone.now()
+    ticket.updated_at = max(now, ticket.updated_at)
     fields = ["group", "updated_at"]
-    from ..roles import sees_all_tickets
-
+    event_record(
+        ticket=ticket,
+        kind=TicketEvent.Kind.GROUP,
+        actor=actor,
+        actor_kind=kind,
+        payload=et.GroupChange(old=old_group_id, new=new_id),
+        occurred_at=now,
+        dedupe_key=dedupe_key,
+    )
     if (
         ticket.assignee_id
         and group is not None
         and ticket.assignee is not None
-        and not sees_all_tickets(ticket.assignee)
-        and not group.members.filter(pk=ticket.assignee_id).exists()
+        and not works_in_group(ticket.assignee, group.pk)
     ):
-        _event(ticket, TicketEvent.Kind.ASSIGNEE, actor=actor, old=ticket.assignee_id, new=None)
+        old_assignee = ticket.assignee_id
         ticket.assignee = None
         fields.append("assignee")
+        event_record(
+            ticket=ticket,
+            kind=TicketEvent.Kind.ASSIGNEE,
+            actor=actor,
+            actor_kind=kind,
+            payload=et.AssigneeChange(old=old_assignee, new=None),
+            occurred_at=now,
+        )
     ticket.save(update_fields=fields)
     _announce(ticket, "group")
     if old_group_id:  # the old group's screens must drop it too
@@ -210,33 +335,83 @@ def _clean_tags(names: Iterable[str]) -> list[str]:
 
 
 @transaction.atomic
-def ticket_set_tags(*, ticket: Ticket, names: Iterable[str], actor: Any) -> Ticket:
+def ticket_set_tags(
+    *,
+    ticket: Ticket,
+    names: Iterable[str],
+    actor: Any,
+    actor_kind: str | None = None,
+    occurred_at: datetime | None = None,
+    dedupe_key: str | None = None,
+) -> Ticket:
     ticket = _lock(ticket)
     wanted = _clean_tags(names)
     current = sorted(ticket.tags.values_list("name", flat=True))
-    if sorted(wanted) == current:
+    if sorted(wanted) == current or already_recorded(dedupe_key):
         return ticket
+    now = occurred_at or timezone.now()
     for name in wanted:
         Tag.objects.get_or_create(name=name)
     ticket.tags.set(Tag.objects.filter(name__in=wanted))
-    _event(ticket, TicketEvent.Kind.TAGS, actor=actor, old=current, new=sorted(wanted))
-    ticket.updated_at = timezone.now()
+    ticket.updated_at = max(now, ticket.updated_at)
+    event_record(
+        ticket=ticket,
+        kind=TicketEvent.Kind.TAGS,
+        actor=actor,
+        actor_kind=actor_kind or actor_kind_of(actor),
+        payload=et.TagsChange(old=current, new=sorted(wanted)),
+        occurred_at=now,
+        dedupe_key=dedupe_key,
+    )
     ticket.save(update_fields=["updated_at"])
     _announce(ticket, "tags")
     return ticket
 
 
 @transaction.atomic
-def ticket_set_subject(*, ticket: Ticket, subject: str, actor: Any) -> Ticket:
+def ticket_set_subject(
+    *, ticket: Ticket, subject: str, actor: Any, actor_kind: str | None = None
+) -> Ticket:
     subject = subject.strip()[:300]
     if not subject:
         raise ServiceError("The subject cannot be empty.")
     ticket = _lock(ticket)
     if subject == ticket.subject:
         return ticket
-    _event(ticket, TicketEvent.Kind.SUBJECT, actor=actor, old=ticket.subject, new=subject)
+    old = ticket.subject
     ticket.subject = subject
     ticket.updated_at = timezone.now()
+    event_record(
+        ticket=ticket,
+        kind=TicketEvent.Kind.SUBJECT,
+        actor=actor,
+        actor_kind=actor_kind or actor_kind_of(actor),
+        payload=et.SubjectChange(old=old, new=subject),
+    )
     ticket.save(update_fields=["subject", "updated_at"])
     _announce(ticket, "subject")
+    return ticket
+
+
+@transaction.atomic
+def ticket_set_contact(*, ticket: Ticket, contact: Contact, actor: Any) -> Ticket:
+    """Make another contact the ticket's requester (the organisation follows the contact)."""
+    ticket = _lock(ticket)
+    if contact.merged_into_id is not None:
+        raise ServiceError("That contact was merged into another; choose that one.")
+    if ticket.contact_id == contact.pk:
+        return ticket
+    old = ticket.contact_id
+    ticket.contact = contact
+    ticket.organisation_id = contact.organisation_id
+    ticket.updated_at = timezone.now()
+    event_record(
+        ticket=ticket,
+        kind=TicketEvent.Kind.CONTACT,
+        actor=actor,
+        actor_kind=actor_kind_of(actor),
+        payload=et.ContactChange(old=old, new=contact.pk, reason="requester changed"),
+    )
+    ticket.save(update_fields=["contact", "organisation", "updated_at"])
+    _announce(ticket, "contact")
     return ticket

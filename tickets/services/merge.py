@@ -7,8 +7,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from .. import event_types as et
 from ..models import Contact, Identity, Message, Participant, Ticket, TicketEvent
-from .common import ServiceError, _announce, _event
+from ..roles import may_merge_contacts
+from .common import ServiceError, _announce
+from .history import actor_kind_of, event_record
 from .lifecycle import _set_status_fields
 
 
@@ -18,10 +21,12 @@ def contact_merge(*, source: Contact, target: Contact, actor: Any) -> Contact:
     tombstone pointing at `target` so old links and late messages still resolve."""
     if source.pk == target.pk:
         raise ServiceError("A contact cannot be merged into itself.")
+    if actor is not None and not may_merge_contacts(actor):
+        raise ServiceError("Only supervisors and admins may merge contacts.")
     source = Contact.objects.select_for_update().get(pk=source.pk)
     target = Contact.objects.select_for_update().get(pk=target.pk)
     Identity.objects.filter(contact=source).update(contact=target)
-    ticket_ids = list(Ticket.objects.filter(contact=source).values_list("id", flat=True))
+    moved_tickets = list(Ticket.objects.filter(contact=source).order_by("id"))
     Ticket.objects.filter(contact=source).update(contact=target)
     Message.objects.filter(author_contact=source).update(author_contact=target)
     for participant in Participant.objects.filter(contact=source):
@@ -30,16 +35,15 @@ def contact_merge(*, source: Contact, target: Contact, actor: Any) -> Contact:
         else:
             participant.contact = target
             participant.save(update_fields=["contact"])
-    TicketEvent.objects.bulk_create(
-        TicketEvent(
-            ticket_id=tid,
+    change = et.ContactChange(old=source.pk, new=target.pk, reason="contacts merged")
+    for ticket in moved_tickets:
+        event_record(
+            ticket=ticket,
             kind=TicketEvent.Kind.CONTACT,
             actor=actor,
-            old={"contact": source.pk, "name": source.display_name},
-            new={"contact": target.pk, "name": target.display_name, "reason": "contacts merged"},
+            actor_kind=actor_kind_of(actor),
+            payload=change,
         )
-        for tid in ticket_ids
-    )
     if not target.name and source.name:
         target.name = source.name
     if target.organisation_id is None and source.organisation_id:
@@ -73,13 +77,17 @@ def ticket_merge(*, source: Ticket, target: Ticket, actor: Any) -> Ticket:
     fields = ["merged_into", "updated_at", "message_count"]
     source.message_count = 0
     source.updated_at = timezone.now()
+    kind = actor_kind_of(actor)
     if source.status != Ticket.Status.CLOSED:
-        _set_status_fields(source, Ticket.Status.CLOSED, fields, actor=actor)
+        _set_status_fields(
+            source, Ticket.Status.CLOSED, fields, actor=actor, actor_kind=kind, reason="merged"
+        )
     source.save(update_fields=fields)
-    _event(source, TicketEvent.Kind.MERGED, actor=actor, new={"into": target.number})
-    _event(
-        target, TicketEvent.Kind.MERGED, actor=actor, new={"from": source.number, "messages": moved}
-    )
+    merged = et.Merged(source=source.number, target=target.number, messages=moved)
+    for side in (source, target):
+        event_record(
+            ticket=side, kind=TicketEvent.Kind.MERGED, actor=actor, actor_kind=kind, payload=merged
+        )
     _announce(source, "merged")
     _announce(target, "merged")
     return target

@@ -5,18 +5,31 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from .. import event_types as et
 from .. import events
 from ..identities import InvalidIdentity
-from ..models import Attachment, Contact, Group, Identity, Message, Participant, Ticket, TicketEvent
+from ..models import (
+    ActorKind,
+    Attachment,
+    Contact,
+    Group,
+    Identity,
+    Message,
+    Participant,
+    Ticket,
+    TicketEvent,
+)
 from ..types import IncomingAttachment, IncomingMessage, IngestResult
-from .common import ServiceError, _announce, _event, _lock, _store_attachments
+from .common import ServiceError, _announce, _lock, _store_attachments
 from .contacts import contact_resolve
+from .history import actor_kind_of, event_record
 from .lifecycle import _set_status_fields, ticket_create
 
 
@@ -111,11 +124,11 @@ def message_ingest(*, incoming: IncomingMessage) -> IngestResult:
             raise ServiceError(str(exc)) from exc
         ticket, flag = _thread_target(incoming, contact)
         now = incoming.received_at or timezone.now()
-        follow_up_of: int | None = None
+        previous: Ticket | None = None
         if ticket is not None and ticket.status == Ticket.Status.CLOSED:
             # A closed ticket stays closed (its metrics are final): the answer opens a
             # follow-up that points back at it.
-            follow_up_of, ticket, flag = ticket.number, None, ""
+            previous, ticket, flag = ticket, None, ""
         if ticket is None:
             group = (
                 Group.objects.filter(pk=incoming.group_id).first() if incoming.group_id else None
@@ -131,12 +144,14 @@ def message_ingest(*, incoming: IncomingMessage) -> IngestResult:
                 external_id=incoming.external_id,
                 attachments=incoming.attachments,
                 created_at=now,
+                automatic=incoming.is_automatic,
             )
             message = ticket.messages.get()
-            if follow_up_of is not None:
+            if previous is not None:
                 incoming = replace(
-                    incoming, metadata={**incoming.metadata, "follow_up_of": follow_up_of}
+                    incoming, metadata={**incoming.metadata, "follow_up_of": previous.number}
                 )
+                _link_follow_up(previous, ticket, contact, now)
             _message_extras(message, incoming, flag="")
             _add_participants(ticket, contact, incoming.cc)
             return IngestResult(
@@ -167,22 +182,32 @@ def message_ingest(*, incoming: IncomingMessage) -> IngestResult:
                 reopen_from = ticket.status
                 ticket.status = Ticket.Status.OPEN
                 fields.append("status")
-                _event(
-                    ticket,
-                    TicketEvent.Kind.STATUS,
+                event_record(
+                    ticket=ticket,
+                    kind=TicketEvent.Kind.STATUS,
                     actor_contact=contact,
-                    old=reopen_from,
-                    new=Ticket.Status.OPEN,
+                    actor_kind=ActorKind.CUSTOMER,
+                    payload=et.StatusChange(
+                        old=reopen_from, new=Ticket.Status.OPEN, reason="customer replied"
+                    ),
+                    occurred_at=now,
                 )
         ticket.save(update_fields=fields)
         ticket.refresh_from_db(fields=["message_count"])
         if not flag:  # a stranger's CC list grants nobody a place on the ticket
             _add_participants(ticket, None, incoming.cc)
-        _event(
-            ticket,
-            TicketEvent.Kind.MESSAGE,
+        event_record(
+            ticket=ticket,
+            kind=TicketEvent.Kind.MESSAGE,
             actor_contact=contact,
-            new={"message": message.pk, "channel": incoming.channel, "flag": flag},
+            actor_kind=ActorKind.CUSTOMER,
+            payload=et.CustomerMessage(
+                message=message.pk,
+                channel=incoming.channel,
+                flag=flag,
+                automatic=incoming.is_automatic,
+            ),
+            occurred_at=now,
         )
         _announce(ticket, "message")
         return IngestResult(
@@ -193,6 +218,21 @@ def message_ingest(*, incoming: IncomingMessage) -> IngestResult:
             duplicate=False,
             flagged=flag,
         )
+
+
+def _link_follow_up(previous: Ticket, ticket: Ticket, contact: Contact, now: datetime) -> None:
+    """Both tickets record the link: the closed one and the follow-up that answers it."""
+    link = et.FollowUp(previous=previous.number, next=ticket.number)
+    for side in (previous, ticket):
+        event_record(
+            ticket=side,
+            kind=TicketEvent.Kind.FOLLOW_UP,
+            actor_contact=contact,
+            actor_kind=ActorKind.CUSTOMER,
+            payload=link,
+            occurred_at=now,
+        )
+    _announce(previous, "follow_up")
 
 
 def _message_extras(message: Message, incoming: IncomingMessage, *, flag: str) -> None:
@@ -225,13 +265,23 @@ def ticket_reply(
     status: str | None = None,
     channel: str | None = None,
     attachments: Sequence[IncomingAttachment] = (),
+    actor_kind: str | None = None,
+    occurred_at: datetime | None = None,
+    dedupe_key: str | None = None,
 ) -> Message:
-    """An agent's public reply. Sends `reply_posted` inside the transaction so the channel
-    edge records the delivery atomically with the message."""
+    """A public reply: an agent's (REPLY) or, with `actor_kind=bot`, the answer bot's
+    (BOT_REPLY: no first response, no assignment, the status unchanged unless given). Sends
+    `reply_posted` inside the transaction so the channel edge records the delivery atomically
+    with the message. With a `dedupe_key` already used, returns that reply and sends nothing."""
     if not text.strip():
         raise ServiceError("A reply needs some text.")
     ticket = _lock(ticket)
-    now = timezone.now()
+    done = _keyed_message(dedupe_key)
+    if done is not None:
+        return done
+    kind = actor_kind or actor_kind_of(author)
+    by_bot = kind == ActorKind.BOT
+    now = occurred_at or timezone.now()
     message = Message.objects.create(
         ticket=ticket,
         kind=Message.Kind.REPLY,
@@ -244,38 +294,81 @@ def ticket_reply(
         created_at=now,
     )
     _store_attachments(message, attachments)
-    fields = ["updated_at", "last_agent_message_at", "message_count"]
-    ticket.updated_at = now
-    ticket.last_agent_message_at = now
+    fields = ["updated_at", "message_count"]
+    ticket.updated_at = max(now, ticket.updated_at)
     ticket.message_count = F("message_count") + 1
-    if ticket.first_response_at is None:
-        ticket.first_response_at = now
-        fields.append("first_response_at")
-    if ticket.assignee_id is None and author is not None:
+    if not by_bot:
+        ticket.last_agent_message_at = now
+        fields.append("last_agent_message_at")
+        if ticket.first_response_at is None:
+            ticket.first_response_at = now
+            fields.append("first_response_at")
+    if ticket.assignee_id is None and author is not None and not by_bot:
         ticket.assignee = author
         fields.append("assignee")
-        _event(ticket, TicketEvent.Kind.ASSIGNEE, actor=author, old=None, new=author.pk)
+        event_record(
+            ticket=ticket,
+            kind=TicketEvent.Kind.ASSIGNEE,
+            actor=author,
+            actor_kind=kind,
+            payload=et.AssigneeChange(old=None, new=author.pk),
+            occurred_at=now,
+        )
     new_status = status or (
         Ticket.Status.PENDING
-        if ticket.status in (Ticket.Status.NEW, Ticket.Status.OPEN)
+        if ticket.status in (Ticket.Status.NEW, Ticket.Status.OPEN) and not by_bot
         else ticket.status
     )
     if new_status != ticket.status:
-        _set_status_fields(ticket, new_status, fields, actor=author)
+        _set_status_fields(
+            ticket, new_status, fields, actor=author, actor_kind=kind, now=now, reason="replied"
+        )
     ticket.save(update_fields=fields)
     ticket.refresh_from_db(fields=["message_count"])
-    _event(ticket, TicketEvent.Kind.REPLY, actor=author, new={"message": message.pk})
+    event_record(
+        ticket=ticket,
+        kind=TicketEvent.Kind.BOT_REPLY if by_bot else TicketEvent.Kind.REPLY,
+        actor=author,
+        actor_kind=kind,
+        payload=(et.BotReply if by_bot else et.AgentReply)(
+            message=message.pk, channel=message.channel
+        ),
+        occurred_at=now,
+        dedupe_key=dedupe_key,
+    )
     events.reply_posted.send(sender=Message, message=message)
     _announce(ticket, "reply")
     return message
 
 
+def _keyed_message(dedupe_key: str | None) -> Message | None:
+    """The message an already-done keyed action wrote (call with the ticket locked)."""
+    if not dedupe_key:
+        return None
+    done = TicketEvent.objects.filter(dedupe_key=dedupe_key).first()
+    if done is None:
+        return None
+    return Message.objects.filter(pk=done.payload.get("message")).first()
+
+
 @transaction.atomic
-def ticket_note(*, ticket: Ticket, author: Any, text: str) -> Message:
+def ticket_note(
+    *,
+    ticket: Ticket,
+    author: Any,
+    text: str,
+    actor_kind: str | None = None,
+    occurred_at: datetime | None = None,
+    dedupe_key: str | None = None,
+) -> Message:
+    """An internal note (by an agent, or by automation with `author=None`)."""
     if not text.strip():
         raise ServiceError("A note needs some text.")
     ticket = _lock(ticket)
-    now = timezone.now()
+    done = _keyed_message(dedupe_key)
+    if done is not None:
+        return done
+    now = occurred_at or timezone.now()
     message = Message.objects.create(
         ticket=ticket,
         kind=Message.Kind.NOTE,
@@ -284,10 +377,18 @@ def ticket_note(*, ticket: Ticket, author: Any, text: str) -> Message:
         text=text,
         created_at=now,
     )
-    ticket.updated_at = now
+    ticket.updated_at = max(now, ticket.updated_at)
     ticket.message_count = F("message_count") + 1
     ticket.save(update_fields=["updated_at", "message_count"])
-    _event(ticket, TicketEvent.Kind.NOTE, actor=author, new={"message": message.pk})
+    event_record(
+        ticket=ticket,
+        kind=TicketEvent.Kind.NOTE,
+        actor=author,
+        actor_kind=actor_kind or actor_kind_of(author),
+        payload=et.Note(message=message.pk),
+        occurred_at=now,
+        dedupe_key=dedupe_key,
+    )
     _announce(ticket, "note")
     return message
 
@@ -302,10 +403,19 @@ def ticket_auto_message(
     channel_account_id: int | None,
     external_id: str,
     metadata: dict[str, Any],
+    actor_kind: str = ActorKind.SYSTEM,
+    occurred_at: datetime | None = None,
+    dedupe_key: str | None = None,
 ) -> Message:
-    """A message the desk sends on its own (an acknowledgement): kind SYSTEM, no author, and
-    no effect on status or response times. The channel edge records and sends its delivery."""
+    """A message the desk sends on its own (an acknowledgement; a trigger's, with
+    `actor_kind=automation`): kind SYSTEM, no author, and no effect on status or response
+    times (its event is AUTO_MESSAGE, never a reply). The channel edge records and sends its
+    delivery."""
     ticket = _lock(ticket)
+    done = _keyed_message(dedupe_key)
+    if done is not None:
+        return done
+    now = occurred_at or timezone.now()
     message = Message.objects.create(
         ticket=ticket,
         kind=Message.Kind.SYSTEM,
@@ -316,11 +426,21 @@ def ticket_auto_message(
         text=text,
         is_automatic=True,
         metadata=metadata,
-        created_at=timezone.now(),
+        created_at=now,
     )
     ticket.message_count = F("message_count") + 1
     ticket.save(update_fields=["message_count"])
     ticket.refresh_from_db(fields=["message_count"])
+    event_record(
+        ticket=ticket,
+        kind=TicketEvent.Kind.AUTO_MESSAGE,
+        actor_kind=actor_kind,
+        payload=et.AutoMessage(
+            message=message.pk, channel=channel, purpose=str(metadata.get("purpose", ""))[:100]
+        ),
+        occurred_at=now,
+        dedupe_key=dedupe_key,
+    )
     _announce(ticket, "message")
     return message
 

@@ -27,7 +27,7 @@ from ..identities import InvalidIdentity
 from ..models import Contact, Group, Identity, Macro, Ticket
 from ..pagination import CappedPaginator
 from ..remote_images import remote_image_sources
-from ..roles import is_agent, sees_all_tickets
+from ..roles import is_agent, may_merge_contacts
 from ..search.engine import SEARCH_CANDIDATES, SearchError
 from ..search.parser import parse_query
 from ..services import ServiceError
@@ -337,7 +337,7 @@ def contact_context(request: HttpRequest, contact: Contact, **extra: Any) -> dic
         "page": page,
         "timeline": selectors.timeline_entries(page.object_list),
         "identity_kinds": Identity.Kind.choices,
-        "can_merge": sees_all_tickets(request.user),
+        "can_merge": may_merge_contacts(request.user),
         **extra,
     }
 
@@ -395,7 +395,7 @@ def contact_merge(request: HttpRequest, contact_id: int) -> HttpResponse:
     """GET: both contacts side by side, to confirm. POST: merge (supervisors and admins, like
     the API: a merge moves tickets across teams)."""
     target = access_contact_by_id(request.user, contact_id)
-    if request.method == "POST" and not sees_all_tickets(request.user):
+    if request.method == "POST" and not may_merge_contacts(request.user):
         raise PermissionDenied("Only supervisors and admins may merge contacts.")
     form = forms.ContactMergeForm(request.POST if request.method == "POST" else request.GET)
     source = None
@@ -412,7 +412,7 @@ def contact_merge(request: HttpRequest, contact_id: int) -> HttpResponse:
             {
                 "target": selectors.contact_for_page(request.user, target),
                 "source": selectors.contact_for_page(request.user, source),
-                "can_merge": sees_all_tickets(request.user),
+                "can_merge": may_merge_contacts(request.user),
             },
         )
     try:

@@ -19,7 +19,6 @@ free of them.
 
 from __future__ import annotations
 
-import bisect
 import json
 import random
 import secrets
@@ -1368,23 +1367,8 @@ class DemoSeeder:
         # Channel message ids are unique per account; a second run with the same seed tells the
         # same stories but must not reuse the first run's ids.
         self.run_tag = secrets.token_hex(4)
-        # ticket id -> [(wall clock when a step began, the step's planned time)]
-        self.marks: dict[int, list[tuple[datetime, datetime]]] = {}
-        self.message_times: dict[int, datetime] = {}
         self.replies: list[tuple[Message, Plan, datetime]] = []
         self.tickets: list[Ticket] = []
-
-    def _planned_event_times(self) -> list[TicketEvent]:
-        """Services stamp events with the wall clock; an event belongs to the last step that
-        began before it, and takes that step's planned time."""
-        moved = []
-        for pk, ticket_id, stamped in TicketEvent.objects.filter(
-            ticket_id__in=list(self.marks)
-        ).values_list("pk", "ticket_id", "created_at"):
-            marks = self.marks[ticket_id]
-            index = bisect.bisect_right([wall for wall, _ in marks], stamped) - 1
-            moved.append(TicketEvent(pk=pk, created_at=marks[max(index, 0)][1]))
-        return moved
 
     def _account_id(self, plan: Plan) -> int | None:
         if plan.channel == Channel.EMAIL:
@@ -1425,7 +1409,6 @@ class DemoSeeder:
     def play(self, plan: Plan) -> Ticket:
         base = self.base
         agent = base.users[plan.agent]
-        began = timezone.now()
         ticket = services.ticket_create(
             contact=plan.person.contact,
             subject=plan.subject,
@@ -1437,35 +1420,37 @@ class DemoSeeder:
             external_id=self._external_id(plan),
             created_at=plan.created,
         )
-        marks = self.marks[ticket.pk] = [(began, plan.created)]
         replies = 0
         times: dict[str, datetime] = {"customer": plan.created}
         for step in plan.steps:
             when = step.at or plan.created
-            marks.append((timezone.now(), when))
             if step.kind == "tags":
                 ticket = services.ticket_set_tags(
                     ticket=ticket,
                     names=plan.problem.tags,
                     actor=None if plan.status == Ticket.Status.NEW else agent,
+                    occurred_at=when,
                 )
             elif step.kind == "assign":
                 actor = base.users["sue"] if self.rng.random() < 0.3 else agent
-                ticket = services.ticket_assign(ticket=ticket, agent=agent, actor=actor)
+                ticket = services.ticket_assign(
+                    ticket=ticket, agent=agent, actor=actor, occurred_at=when
+                )
             elif step.kind == "escalate":
                 ticket = services.ticket_set_group(
-                    ticket=ticket, group=base.groups[plan.group], actor=agent
+                    ticket=ticket, group=base.groups[plan.group], actor=agent, occurred_at=when
                 )
-                note = services.ticket_note(
+                services.ticket_note(
                     ticket=ticket,
                     author=agent,
                     text="Moving this to Technical: it looks like a product issue, not a "
                     "how-to question.",
+                    occurred_at=when,
                 )
-                self.message_times[note.pk] = when
             elif step.kind == "note":
-                note = services.ticket_note(ticket=ticket, author=agent, text=plan.problem.note)
-                self.message_times[note.pk] = when
+                services.ticket_note(
+                    ticket=ticket, author=agent, text=plan.problem.note, occurred_at=when
+                )
             elif step.kind in ("reply", "resolve"):
                 if step.kind == "resolve":
                     core = plan.problem.resolve
@@ -1476,9 +1461,9 @@ class DemoSeeder:
                     author=agent,
                     text=self._agent_text(plan, core),
                     status=Ticket.Status.SOLVED if step.kind == "resolve" else None,
+                    occurred_at=when,
                 )
                 replies += 1
-                self.message_times[message.pk] = when
                 self.replies.append((message, plan, when))
                 times.setdefault("first_response", when)
                 times["agent"] = when
@@ -1494,7 +1479,7 @@ class DemoSeeder:
                 times["customer"] = when
             elif step.kind == "close":
                 ticket = services.ticket_set_status(
-                    ticket=ticket, status=Ticket.Status.CLOSED, actor=None
+                    ticket=ticket, status=Ticket.Status.CLOSED, actor=None, occurred_at=when
                 )
                 times["closed"] = when
         ticket.refresh_from_db()
@@ -1518,9 +1503,8 @@ class DemoSeeder:
         reply as already delivered. Returns the number of deliveries recorded."""
         from channels_in.models import OutboundDelivery
 
-        # customer messages stored by ingest already carry their received time; the first
-        # message carries the ticket's created time: only replies and notes need moving.
-        TicketEvent.objects.bulk_update(self._planned_event_times(), ["created_at"], batch_size=500)
+        # Every service was given its step's time (`occurred_at`), so events and messages
+        # already carry it; the ticket's own timestamps are set here.
         Ticket.objects.bulk_update(
             self.tickets,
             [
@@ -1566,11 +1550,6 @@ class DemoSeeder:
             )
         Message.objects.bulk_update(moved, ["external_id", "channel_account_id"], batch_size=500)
         OutboundDelivery.objects.bulk_create(deliveries, batch_size=500)
-        Message.objects.bulk_update(
-            [Message(pk=pk, created_at=at) for pk, at in self.message_times.items()],
-            ["created_at"],
-            batch_size=500,
-        )
         return len(deliveries)
 
     def _delivery_account(self, plan: Plan) -> Any:
@@ -1744,7 +1723,21 @@ class BulkLoader:
             ],
         )
         self.events = CopyTable(
-            TicketEvent, ["ticket_id", "kind", "actor_id", "actor_contact_id", "new", "created_at"]
+            TicketEvent,
+            [
+                "ticket_id",
+                "kind",
+                "actor_kind",
+                "actor_id",
+                "actor_contact_id",
+                "payload",
+                "occurred_at",
+                "recorded_at",
+                "status",
+                "priority",
+                "group_id",
+                "assignee_id",
+            ],
         )
         self.ticket_tags = CopyTable(Ticket.tags.through, ["ticket_id", "tag_id"])
         self.rendered = [self._render(p) for p in PROBLEMS]
@@ -1983,10 +1976,16 @@ class BulkLoader:
                 (
                     tid,
                     "created",
+                    "customer",
                     None,
                     cid,
-                    json.dumps({"channel": channel, "subject": ticket_subject}),
+                    json.dumps({"channel": channel, "subject": ticket_subject, "message": None}),
                     created,
+                    created,
+                    "new",
+                    problem.priority,
+                    self.group_ids[group],
+                    None,
                 )
             )
             if rng.random() < 0.3:
