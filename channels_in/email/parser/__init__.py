@@ -137,7 +137,7 @@ def _build(message: Message, headers: _Headers, notes: _Notes, limit: int) -> Pa
         notes.add(f"subject truncated from {len(subject)} characters")
         subject = subject[:_MAX_SUBJECT_CHARS]
     from_name, from_address = _first_mailbox(headers.all("from"))
-    reply_to = next(iter(_address_list(headers.all("reply-to"))), "")
+    reply_to_name, reply_to = _first_mailbox(headers.all("reply-to"))
     in_reply_to = _msgids(headers.all("in-reply-to"))
     references = _msgids(headers.all("references"))
     message_id = next(iter(_msgids(headers.all("message-id")[:1])), "")
@@ -185,6 +185,7 @@ def _build(message: Message, headers: _Headers, notes: _Notes, limit: int) -> Pa
         from_name=from_name,
         from_address=from_address,
         reply_to=reply_to,
+        reply_to_name=reply_to_name,
         to=_address_list(headers.all("to")),
         cc=_address_list(headers.all("cc")),
         date=_parse_date(headers.first("date"), notes),
