@@ -37,7 +37,7 @@ from tickets.sanitize import MAX_HTML_CHARS, sanitize_html
 
 from .addresses import _address_list, _first_mailbox
 from .auth import parse_authentication_results, spam_verdict
-from .classify import classify_message
+from .classify import Verdict, classify_message
 from .common import (
     _MAX_PARTS,
     _MAX_SUBJECT_CHARS,
@@ -143,17 +143,21 @@ def _build(message: Message, headers: _Headers, notes: _Notes, limit: int) -> Pa
     message_id = next(iter(_msgids(headers.all("message-id")[:1])), "")
 
     text = _message_text(walker)
-    verdict = classify_message(
-        message=message,
-        headers=headers,
-        walker=walker,
-        subject=subject,
-        from_name=from_name,
-        from_address=from_address,
-        in_reply_to=in_reply_to,
-        references=references,
-        text=text,
-    )
+    try:
+        verdict = classify_message(
+            message=message,
+            headers=headers,
+            walker=walker,
+            subject=subject,
+            from_name=from_name,
+            from_address=from_address,
+            in_reply_to=in_reply_to,
+            references=references,
+            text=text,
+        )
+    except Exception as exc:  # unreadable enough to break a rule: keep it, never answer it
+        notes.add(f"could not classify ({type(exc).__name__}); treated as automatic mail")
+        verdict = Verdict(is_bulk=True, machine_sender="unclassified", signals=("error",))
     is_bounce = verdict.is_bounce
     report_types = walker.report_types
     if not text.strip() and walker.embedded and not is_bounce and not report_types:

@@ -120,13 +120,14 @@ _TEXT_MSGID_RE: Final = re.compile(r"^\s*message-id:\s*(<[^<>\s]{1,900}>)", re.I
 
 # Sender local parts by family. Each matches the whole local part (tags after + . - _ too).
 _LOCAL_FAMILIES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
-    ("mailer-daemon", re.compile(r"^(?:mailer|mail)?[-_.]?daemon(?:[-+_.].*)?$")),
+    ("mailer-daemon", re.compile(r"^(?:mailer|mail|m)?[-_.]?daemon(?:[-+_.].*)?$")),
     ("postmaster", re.compile(r"^post[-_.]?master(?:[-+_.].*)?$")),
     (
         "list server",
         re.compile(
             r"^(?:owner-.+|.+-owner|.+-request|.+-bounces?(?:\+.*)?|listserv|listproc|"
-            r"majordomo|mailman|fml|sympa|ezmlm|lyris|ml-?admin)$"
+            r"majordomo|mailman|fml|sympa|ezmlm|lyris|ecartis|smartlist|listar|ml-?admin|"
+            r"list-?(?:master|admin|owner|manager))$"
         ),
     ),
     ("bounce", re.compile(r"^(?:bounces?|bnc)(?:[-+_.=].*)?$|^.+[-_.=]bounces?$")),
@@ -538,7 +539,8 @@ def _ses_message_ids(ses: dict[str, Any] | None) -> tuple[str, ...]:
     common = mail.get("commonHeaders")
     if isinstance(common, dict) and isinstance(common.get("messageId"), str):
         values.append(common["messageId"])
-    for header in mail.get("headers") or ():
+    headers = mail.get("headers")
+    for header in headers if isinstance(headers, list) else ():
         if isinstance(header, dict) and str(header.get("name", "")).lower() == "message-id":
             values.append(str(header.get("value", "")))
     return _msgids(values)
@@ -552,6 +554,9 @@ def _feedback_report(facts: _Facts, ses: dict[str, Any] | None) -> str:
     if "feedback-report" in walker.report_types or walker.part_types & _FEEDBACK_TYPES:
         kind = _feedback_type(facts)
         return f"abuse complaint (ARF feedback report{', ' + kind if kind else ''})"
+    # Microsoft's Junk Mail Reporting Program mails plain multipart/mixed complaints.
+    if facts.headers.has("x-hmxmroriginalrecipient") and walker.embedded:
+        return "abuse complaint (Microsoft JMRP)"
     if ses is not None and ses.get("notificationType", ses.get("eventType")) == "Complaint":
         return "abuse complaint (Amazon SES complaint notification)"
     if ses is not None and ses.get("notificationType", ses.get("eventType")) == "Delivery":
@@ -578,7 +583,8 @@ def _list_report(facts: _Facts) -> str:
     machine = bool(facts.family or facts.null_sender or facts.auto_submitted)
     listish = facts.list_headers or facts.family == "list server"
     if _LOOP_SUBJECT_RE.search(facts.subject) and facts.own_subject:
-        if listish or machine or facts.headers.has("x-loop"):
+        local = facts.from_address.split("@", 1)[0]
+        if listish or machine or facts.headers.has("x-loop") or _LIST_ADMIN_RE.match(local):
             return "loop alert from a mail or list server"
     # A list server's own notices (a digest from list-request is list mail, not a notice).
     digest = "multipart/digest" in facts.walker.part_types or "digest" in facts.subject.lower()
@@ -595,7 +601,20 @@ def _list_report(facts: _Facts) -> str:
         return "mailing-list server's notice (administration or error report)"
     if facts.list_headers and machine and _LIST_ERROR_SUBJECT_RE.search(facts.subject):
         return "mailing-list error report"
+    # fml and its kin mark their own mail with X-ML-* (posts carry the list's subject tag)
+    fml = any(facts.headers.has(name) for name in _ML_SERVER_HEADERS)
+    if (
+        fml
+        and _LIST_ERROR_SUBJECT_RE.search(facts.subject)
+        and not _LIST_TAG_RE.match(facts.subject)
+    ):
+        return "mailing-list server's error report"
     return ""
+
+
+_ML_SERVER_HEADERS: Final = ("x-ml-name", "x-ml-count", "x-ml-info", "x-mlserver", "x-ml-server")
+# A list post's subject tag: "[users 1234]", "(support-ml 01482)", "[ml:01482]".
+_LIST_TAG_RE: Final = re.compile(r"^\s*(?:re:\s*)*[\[(][^\])]{1,60}[\])]", re.IGNORECASE)
 
 
 _AUTO_HEADERS: Final = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-auto-reply")
