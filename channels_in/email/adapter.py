@@ -185,6 +185,10 @@ def _reply_address(
         return ""
     if machine_local_part(address.split("@", 1)[0]):
         return ""
+    if address.rsplit("@", 1)[-1] == settings.HELPDESK_EMAIL_DOMAIN.lower():
+        return ""
+    if ChannelAccount.objects.filter(address__iexact=address).exists():
+        return ""  # another of our mailboxes: answering there would loop
     return address
 
 

@@ -292,7 +292,10 @@ def test_a_reply_to_already_known_as_another_contact_joins_as_that_contact(
 def test_no_reply_and_our_own_addresses_in_reply_to_are_not_parties(
     box: ChannelAccount, agent: Any
 ) -> None:
-    for n, reply_to in enumerate(["no-reply@customer.test", "support@desk.test"]):
+    email_account(name="sales", address="sales@desk.test")
+    for n, reply_to in enumerate(
+        ["no-reply@customer.test", "support@desk.test", "Sales <sales@desk.test>"]
+    ):
         inbound = ingest(
             box, make_mail(message_id=f"<nr{n}@customer.test>", headers={"Reply-To": reply_to})
         )
