@@ -40,6 +40,22 @@ def account_for(channel: str, preferred_id: int | None) -> ChannelAccount | None
     return ChannelAccount.objects.filter(kind=channel, active=True).order_by("id").first()
 
 
+def reply_address(ticket: Any) -> str:
+    """Where the requester asked to be answered: the Reply-To of their latest email on the
+    ticket ("" when that mail named none, or they wrote by another channel since)."""
+    latest = (
+        Message.objects.filter(
+            ticket_id=ticket.pk, kind=Message.Kind.CUSTOMER, author_contact_id=ticket.contact_id
+        )
+        .order_by("-created_at", "-id")
+        .values_list("channel", "metadata")
+        .first()
+    )
+    if latest is None or latest[0] != Channel.EMAIL or not isinstance(latest[1], dict):
+        return ""
+    return str(latest[1].get("reply_to") or "")
+
+
 @receiver(reply_posted)
 def record_delivery(sender: Any, message: Message, **kwargs: Any) -> None:
     """Runs inside the reply's transaction: the delivery row commits with the message."""
@@ -54,9 +70,11 @@ def record_delivery(sender: Any, message: Message, **kwargs: Any) -> None:
         .order_by("-verified", "id")
         .first()
     )
+    recipient = identity.value if identity else ""
     cc: list[str] = []
     if channel == ChannelKind.EMAIL:
         message.external_id = email_message_id(ticket.reply_token)
+        recipient = reply_address(ticket) or recipient
         cc = list(
             Identity.objects.filter(
                 kind=Identity.Kind.EMAIL,
@@ -70,12 +88,12 @@ def record_delivery(sender: Any, message: Message, **kwargs: Any) -> None:
         message=message,
         account=account,
         channel=channel,
-        recipient=identity.value if identity else "",
-        cc=[address for address in cc if not identity or address != identity.value],
+        recipient=recipient,
+        cc=[address for address in cc if address != recipient],
         idempotency_key=f"msg-{message.pk}-{channel}",
         provider_id=message.external_id if channel == ChannelKind.EMAIL else "",
     )
-    if identity is None or account is None:
+    if not recipient or account is None:
         what = "no account" if account is None else f"no {channel} address for this contact"
         delivery.status = OutboundDelivery.Status.FAILED
         delivery.error = f"Cannot send by {channel}: {what}."

@@ -74,7 +74,9 @@ def _why_not(message: Message, config: EmailAccountConfig) -> str:
         return "forwarded in by an agent"
     if "@" not in recipient:
         return "no address"
-    family = machine_local_part(recipient.split("@", 1)[0])
+    family = machine_local_part(recipient.split("@", 1)[0]) or message.metadata.get(
+        "machine_sender", ""
+    )
     if family:
         return f"{recipient} does not read replies ({family} address)"
     domain = recipient.rsplit("@", 1)[1]

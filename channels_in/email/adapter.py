@@ -39,7 +39,9 @@ from ..services import (
 from . import tasks  # noqa: F401  (registers the email tasks with Celery)
 from .config import ESP_BACKENDS, ConfigError, EmailAccountConfig, parse_email_config, secret
 from .parser import EmailParseError, ParsedEmail, parse_email, token_from_message_id
+from .parser.addresses import same_person
 from .parser.auth import aligned_pass
+from .parser.classify import machine_local_part
 from .providers import postmark_to_mime
 from .store import header_values
 
@@ -115,6 +117,15 @@ def normalise_email(inbound: InboundMessage) -> IncomingMessage:
     metadata.update(_trust(parsed, config))
     if parsed.quoted_text_start is not None:
         metadata["quoted_text_start"] = parsed.quoted_text_start
+    reply_to = _reply_address(parsed, account, config)
+    if reply_to:
+        metadata["reply_to"] = reply_to
+        metadata["reply_to_same_person"] = same_person(
+            from_name=parsed.from_name,
+            from_address=parsed.from_address,
+            reply_name=parsed.reply_to_name,
+            reply_address=reply_to,
+        )
     if parsed.forwarded_from and not refs:
         if is_agent_address(sender):
             # An agent forwarded a customer's mail in: the ticket belongs to the original sender.
@@ -160,6 +171,25 @@ def is_agent_address(address: str) -> bool:
     return users.filter(
         Q(is_superuser=True) | Q(groups__name__in=[role.value for role in Role])
     ).exists()
+
+
+def _reply_address(
+    parsed: ParsedEmail, account: ChannelAccount, config: EmailAccountConfig | None
+) -> str:
+    """The Reply-To our answers should go to, when it is not the From address itself, not one
+    of our own addresses (a loop) and not an address nobody reads (no-reply and the like)."""
+    address = parsed.reply_to
+    if not address or not parsed.from_address or address == parsed.from_address:
+        return ""
+    if address == (account.address or "").lower() or (config and config.receives(address)):
+        return ""
+    if machine_local_part(address.split("@", 1)[0]):
+        return ""
+    if address.rsplit("@", 1)[-1] == settings.HELPDESK_EMAIL_DOMAIN.lower():
+        return ""
+    if ChannelAccount.objects.filter(address__iexact=address).exists():
+        return ""  # another of our mailboxes: answering there would loop
+    return address
 
 
 def _trust(parsed: ParsedEmail, config: EmailAccountConfig | None) -> dict[str, str]:
@@ -256,10 +286,23 @@ def _handle_bounce(parsed: ParsedEmail, inbound: InboundMessage) -> str:
 def after_email_ingest(
     inbound: InboundMessage, incoming: IncomingMessage, result: IngestResult
 ) -> None:
-    """Inside the ingest transaction: link inline images, then queue the acknowledgement."""
+    """Inside the ingest transaction: link inline images, record the Reply-To as a party to
+    the ticket, then queue the acknowledgement."""
     if "cid:" in incoming.html and any(a.content_id for a in incoming.attachments):
         message = Message.objects.get(pk=result.message_id)
         ticket_services.message_link_inline_images(message=message)
+    reply_to = incoming.metadata.get("reply_to")
+    if reply_to and not result.flagged:
+        message = Message.objects.select_related("ticket", "author_contact").get(
+            pk=result.message_id
+        )
+        if message.author_contact is not None:
+            ticket_services.ticket_add_reply_address(
+                ticket=message.ticket,
+                author=message.author_contact,
+                address=str(reply_to),
+                same_person=bool(incoming.metadata.get("reply_to_same_person")),
+            )
     if not result.created_ticket or incoming.is_automatic or result.flagged:
         return
     config = account_config(inbound.account)

@@ -217,3 +217,102 @@ def test_a_forward_from_anyone_but_an_agent_stays_the_senders_own(
     assert message.metadata["forwarded_from"] == "rita@reseller.test"
     assert "forwarded_by" not in message.metadata
     assert not Identity.objects.filter(value="rita@reseller.test").exists()
+
+
+# --- Reply-To: the address we answer at is a party to the ticket ------------------------------
+
+
+def first_mail_with_reply_to(box: ChannelAccount, reply_to: str) -> Ticket:
+    inbound = ingest(box, make_mail(headers={"Reply-To": reply_to}))
+    assert inbound.status == InboundMessage.Status.PROCESSED, inbound.reason
+    return Ticket.objects.get(pk=inbound.ticket_id)
+
+
+def test_a_team_mailbox_named_in_reply_to_gets_the_answer_and_may_answer_back(
+    box: ChannelAccount, agent: Any
+) -> None:
+    ticket = first_mail_with_reply_to(box, "Customer Operations <ops@customer.test>")
+    ops = Identity.objects.get(value="ops@customer.test").contact
+    assert list(ticket.participants.values_list("contact", flat=True)) == [ops.pk]
+    assert ticket.contact.identities.get().value == "pat@customer.test"  # not Pat's address
+
+    sent = agent_replies(ticket, agent, "Which order number?")
+    assert addresses(sent, "To") == ["ops@customer.test"] and addresses(sent, "Cc") == []
+    back = ingest(
+        box, answer(sent, sender="Customer Operations <ops@customer.test>", text="1234.", n=1)
+    )
+    assert back.status == InboundMessage.Status.PROCESSED and back.ticket_id == ticket.pk
+    message = Message.objects.get(pk=back.message_id)
+    assert message.flag == "" and message.author_contact_id == ops.pk
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.OPEN  # a party's answer reopens the pending ticket
+    assert Ticket.objects.count() == 1
+
+
+def test_the_senders_own_other_address_becomes_their_identity(
+    box: ChannelAccount, agent: Any
+) -> None:
+    ticket = first_mail_with_reply_to(box, "Pat Customer <pat.home@mail.customer.test>")
+    assert set(ticket.contact.identities.values_list("value", flat=True)) == {
+        "pat@customer.test",
+        "pat.home@mail.customer.test",
+    }
+    assert not ticket.participants.exists()
+    sent = agent_replies(ticket, agent, "Shipped.")
+    assert addresses(sent, "To") == ["pat.home@mail.customer.test"]
+    back = ingest(box, answer(sent, sender="pat.home@mail.customer.test", text="Thanks!", n=1))
+    message = Message.objects.get(pk=back.message_id)
+    assert message.flag == "" and message.author_contact_id == ticket.contact_id
+
+
+@pytest.mark.parametrize(
+    "reply_to",
+    [
+        "Pat Customer <pat@elsewhere.test>",  # the same name at another domain: not provably Pat
+        "Billing <pat-billing@customer.test>",  # the same domain, another name and mailbox
+    ],
+)
+def test_a_reply_to_that_may_be_someone_else_is_a_participant_not_an_identity(
+    box: ChannelAccount, reply_to: str
+) -> None:
+    ticket = first_mail_with_reply_to(box, reply_to)
+    assert ticket.contact.identities.count() == 1
+    assert ticket.participants.count() == 1
+
+
+def test_a_reply_to_already_known_as_another_contact_joins_as_that_contact(
+    box: ChannelAccount,
+) -> None:
+    quinn = services.contact_resolve(kind=Identity.Kind.EMAIL, value="quinn@customer.test")
+    ticket = first_mail_with_reply_to(box, "Pat Customer <quinn@customer.test>")
+    assert list(ticket.participants.values_list("contact", flat=True)) == [quinn.pk]
+    assert ticket.contact.identities.count() == 1
+
+
+def test_no_reply_and_our_own_addresses_in_reply_to_are_not_parties(
+    box: ChannelAccount, agent: Any
+) -> None:
+    email_account(name="sales", address="sales@desk.test")
+    for n, reply_to in enumerate(
+        ["no-reply@customer.test", "support@desk.test", "Sales <sales@desk.test>"]
+    ):
+        inbound = ingest(
+            box, make_mail(message_id=f"<nr{n}@customer.test>", headers={"Reply-To": reply_to})
+        )
+        ticket = Ticket.objects.get(pk=inbound.ticket_id)
+        assert not ticket.participants.exists()
+        assert addresses(agent_replies(ticket, agent, "Hello."), "To") == ["pat@customer.test"]
+
+
+def test_a_strangers_reply_to_grants_nobody_a_place_on_the_ticket(
+    box: ChannelAccount, agent: Any
+) -> None:
+    ticket = Ticket.objects.get(pk=ingest(box, make_mail()).ticket_id)
+    sent = agent_replies(ticket, agent, "Your order ships today.")
+    raw = answer(sent, sender="Mallory <mallory@evil.test>", text="Send it to me.", n=1)
+    raw = raw.replace(b"From:", b"Reply-To: accomplice@evil.test\r\nFrom:", 1)
+    spoof = ingest(box, raw)
+    assert "not a participant" in Message.objects.get(pk=spoof.message_id).flag
+    assert not ticket.participants.exists()
+    assert not Identity.objects.filter(value="accomplice@evil.test").exists()
+    assert addresses(agent_replies(ticket, agent, "Noted."), "To") == ["pat@customer.test"]

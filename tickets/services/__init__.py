@@ -16,6 +16,7 @@ from .contacts import (
     contact_resolve,
     contact_update,
     identity_add,
+    ticket_add_reply_address,
 )
 from .delivery import delivery_record_event
 from .history import actor_kind_of, event_record, event_record_once
@@ -51,6 +52,7 @@ __all__ = [
     "event_record",
     "event_record_once",
     "identity_add",
+    "ticket_add_reply_address",
     "macro_apply",
     "message_ingest",
     "message_link_inline_images",

@@ -9,8 +9,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .. import event_types as et
-from ..identities import equivalent_kinds, normalise
-from ..models import Contact, Identity, Organisation, Ticket, TicketEvent
+from ..identities import InvalidIdentity, equivalent_kinds, normalise
+from ..models import Contact, Identity, Organisation, Participant, Ticket, TicketEvent
 from .common import ServiceError
 from .history import actor_kind_of, event_record
 
@@ -149,3 +149,40 @@ def contact_link_user(*, user: Any, email: str) -> Contact:
     identity.verified = True
     identity.save(update_fields=["verified"])
     return contact
+
+
+# --- reply addresses ------------------------------------------------------------------------
+
+
+def ticket_add_reply_address(
+    *, ticket: Ticket, author: Contact, address: str, same_person: bool
+) -> str:
+    """Record the address a customer asked us to answer at (email's Reply-To) as a party to
+    the ticket, so the answer that comes back from it is not a stranger's.
+
+    `same_person` (the channel decides: same domain and same name or mailbox) makes it another
+    identity of `author`; otherwise, or when it already belongs to someone else, its contact
+    becomes a participant. Call only for a message that is not flagged (a stranger's Reply-To
+    grants nothing). Idempotent. Returns "identity", "participant" or "" (nothing changed)."""
+    try:
+        value = normalise(Identity.Kind.EMAIL, address)
+    except InvalidIdentity:
+        return ""
+    with transaction.atomic():
+        owner = _find_identity(Identity.Kind.EMAIL, value)
+        if owner is None and same_person:
+            try:
+                with transaction.atomic():
+                    Identity.objects.create(contact=author, kind=Identity.Kind.EMAIL, value=value)
+                return "identity"
+            except IntegrityError:  # another worker recorded it first; treat it as theirs
+                owner = Identity.objects.get(kind=Identity.Kind.EMAIL, value=value)
+        person = (
+            _follow_merge(owner.contact)
+            if owner is not None
+            else contact_resolve(kind=Identity.Kind.EMAIL, value=value)
+        )
+        if person.pk in (author.pk, ticket.contact_id):
+            return ""
+        _, created = Participant.objects.get_or_create(ticket=ticket, contact=person)
+        return "participant" if created else ""

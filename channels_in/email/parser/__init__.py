@@ -37,7 +37,7 @@ from tickets.sanitize import MAX_HTML_CHARS, sanitize_html
 
 from .addresses import _address_list, _first_mailbox
 from .auth import parse_authentication_results, spam_verdict
-from .classify import classify_message
+from .classify import Verdict, classify_message
 from .common import (
     _MAX_PARTS,
     _MAX_SUBJECT_CHARS,
@@ -137,23 +137,27 @@ def _build(message: Message, headers: _Headers, notes: _Notes, limit: int) -> Pa
         notes.add(f"subject truncated from {len(subject)} characters")
         subject = subject[:_MAX_SUBJECT_CHARS]
     from_name, from_address = _first_mailbox(headers.all("from"))
-    reply_to = next(iter(_address_list(headers.all("reply-to"))), "")
+    reply_to_name, reply_to = _first_mailbox(headers.all("reply-to"))
     in_reply_to = _msgids(headers.all("in-reply-to"))
     references = _msgids(headers.all("references"))
     message_id = next(iter(_msgids(headers.all("message-id")[:1])), "")
 
     text = _message_text(walker)
-    verdict = classify_message(
-        message=message,
-        headers=headers,
-        walker=walker,
-        subject=subject,
-        from_name=from_name,
-        from_address=from_address,
-        in_reply_to=in_reply_to,
-        references=references,
-        text=text,
-    )
+    try:
+        verdict = classify_message(
+            message=message,
+            headers=headers,
+            walker=walker,
+            subject=subject,
+            from_name=from_name,
+            from_address=from_address,
+            in_reply_to=in_reply_to,
+            references=references,
+            text=text,
+        )
+    except Exception as exc:  # unreadable enough to break a rule: keep it, never answer it
+        notes.add(f"could not classify ({type(exc).__name__}); treated as automatic mail")
+        verdict = Verdict(is_bulk=True, machine_sender="unclassified", signals=("error",))
     is_bounce = verdict.is_bounce
     report_types = walker.report_types
     if not text.strip() and walker.embedded and not is_bounce and not report_types:
@@ -185,6 +189,7 @@ def _build(message: Message, headers: _Headers, notes: _Notes, limit: int) -> Pa
         from_name=from_name,
         from_address=from_address,
         reply_to=reply_to,
+        reply_to_name=reply_to_name,
         to=_address_list(headers.all("to")),
         cc=_address_list(headers.all("cc")),
         date=_parse_date(headers.first("date"), notes),

@@ -85,3 +85,31 @@ def _address_list(values: list[str]) -> tuple[str, ...]:
         for _, address in _mailboxes(raw):
             seen.setdefault(address, None)
     return tuple(seen)
+
+
+def _person_name(name: str) -> str:
+    return " ".join(name.replace('"', " ").replace("'", " ").casefold().split())
+
+
+def same_person(*, from_name: str, from_address: str, reply_name: str, reply_address: str) -> bool:
+    """Whether a Reply-To address is the sender's own other address (so it becomes another
+    identity of the same contact) rather than someone else's (a team mailbox, an assistant).
+
+    Both addresses must be at the same domain (or subdomains of one another: a company's
+    ``mail.`` host), and then either the local parts are equal or both carry the same,
+    non-empty display name. Anything else is another party."""
+    from_local, _, from_domain = from_address.lower().partition("@")
+    reply_local, _, reply_domain = reply_address.lower().partition("@")
+    if not (from_local and from_domain and reply_local and reply_domain):
+        return False
+    related = (
+        from_domain == reply_domain
+        or from_domain.endswith("." + reply_domain)
+        or reply_domain.endswith("." + from_domain)
+    )
+    if not related:
+        return False
+    if from_local.split("+", 1)[0] == reply_local.split("+", 1)[0]:
+        return True
+    name = _person_name(from_name)
+    return bool(name) and name == _person_name(reply_name)

@@ -32,7 +32,9 @@ Who decides what:
 A bounce is a strong signal (a report part, ``X-Failed-Recipients``, an NDR header, a daemon
 sender, an SES bounce notification) or two weak ones (null sender, report subject, postmaster
 or bounce sender, report wording in the body, enclosed original headers, ``Auto-Submitted``,
-a flufl.bounce hit). A forward ("Fwd:") of a bounce is a person's question, not a bounce.
+a flufl.bounce hit), at least one of them from the envelope or structure rather than wording:
+a customer who writes "every mail comes back with 550 user unknown" is asking for help. A
+forward ("Fwd:") of a bounce is a person's question too, not a bounce.
 """
 
 from __future__ import annotations
@@ -118,13 +120,14 @@ _TEXT_MSGID_RE: Final = re.compile(r"^\s*message-id:\s*(<[^<>\s]{1,900}>)", re.I
 
 # Sender local parts by family. Each matches the whole local part (tags after + . - _ too).
 _LOCAL_FAMILIES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
-    ("mailer-daemon", re.compile(r"^(?:mailer|mail)?[-_.]?daemon(?:[-+_.].*)?$")),
+    ("mailer-daemon", re.compile(r"^(?:mailer|mail|m)?[-_.]?daemon(?:[-+_.].*)?$")),
     ("postmaster", re.compile(r"^post[-_.]?master(?:[-+_.].*)?$")),
     (
         "list server",
         re.compile(
             r"^(?:owner-.+|.+-owner|.+-request|.+-bounces?(?:\+.*)?|listserv|listproc|"
-            r"majordomo|mailman|fml|sympa|ezmlm|lyris|ml-?admin)$"
+            r"majordomo|mailman|fml|sympa|ezmlm|lyris|ecartis|smartlist|listar|ml-?admin|"
+            r"list-?(?:master|admin|owner|manager))$"
         ),
     ),
     ("bounce", re.compile(r"^(?:bounces?|bnc)(?:[-+_.=].*)?$|^.+[-_.=]bounces?$")),
@@ -301,12 +304,21 @@ def _bounce_signals(facts: _Facts, ses: dict[str, Any] | None) -> list[str]:
         weak.append("enclosed original headers")
     if facts.auto_submitted:
         weak.append(f"Auto-Submitted: {facts.auto_submitted}")
-    if not weak:
+    # Wording (subject, body, flufl.bounce's heuristics) is what a person quoting an error
+    # writes too: it never makes a bounce without a sign from the envelope or structure. A
+    # null sender with Auto-Submitted is every auto-reply's envelope: not enough either.
+    if all(signal in _WORDING for signal in weak):
         return []
     temporary, permanent, detector = flufl_failures(facts.message)
     if temporary or permanent:
         weak.append(f"flufl.bounce {detector}")
-    return weak if len(weak) >= 2 else []
+    if len(weak) < 2 or all(s in _ENVELOPE or s.startswith("Auto-Submitted") for s in weak):
+        return []
+    return weak
+
+
+_WORDING: Final = frozenset({"delivery-report subject", "delivery-report wording"})
+_ENVELOPE: Final = frozenset({"null Return-Path"})
 
 
 def _bounce(
@@ -339,6 +351,9 @@ def _bounce(
         permanent.update(flufl_permanent)
         for address in (*sorted(flufl_permanent), *sorted(flufl_temporary)):
             recipients.setdefault(address, None)
+    if not recipients:
+        for address in _original_recipients(facts):
+            recipients.setdefault(address, None)
     return Verdict(
         is_bounce=True,
         bounce_status=_bounce_status(facts, temporary, permanent),
@@ -347,6 +362,27 @@ def _bounce(
         machine_sender=facts.family or "mailer-daemon",
         signals=tuple(signals),
     )
+
+
+_TEXT_TO_RE: Final = re.compile(r"^[ \t>]*to:[ \t]*(.+)$", re.I | re.M)
+
+
+def _original_recipients(facts: _Facts) -> list[str]:
+    """Who the bounced message was for, read from its enclosed or pasted headers (reports
+    that name the failed address in free text only, in any language)."""
+    values: list[str] = []
+    for inner in facts.walker.embedded:
+        values.extend(_Headers(inner).all("to"))
+    for fields in facts.walker.enclosed_headers:
+        values.extend(value for name, value in fields if name == "to")
+    values.extend(_TEXT_TO_RE.findall(facts.text[:20000]))
+    found: list[str] = []
+    for value in values:
+        for piece in re.split(r"[,\s]+", _unfold(value)):
+            address = _dsn_address(piece)
+            if address and address != facts.from_address and address not in found:
+                found.append(address)
+    return found
 
 
 def _dsn_actions(walker: _Walker) -> set[str]:
@@ -455,7 +491,8 @@ def _ses_notification(facts: _Facts) -> dict[str, Any] | None:
     if not body.startswith("{") or len(body) > _MAX_JSON_CHARS:
         return None
     try:
-        data = json.loads(body)
+        # SNS "email" subscriptions put an unsubscribe footer after the JSON
+        data, _ = json.JSONDecoder().raw_decode(body)
     except ValueError:
         return None
     if isinstance(data, dict) and isinstance(data.get("Message"), str):
@@ -502,7 +539,8 @@ def _ses_message_ids(ses: dict[str, Any] | None) -> tuple[str, ...]:
     common = mail.get("commonHeaders")
     if isinstance(common, dict) and isinstance(common.get("messageId"), str):
         values.append(common["messageId"])
-    for header in mail.get("headers") or ():
+    headers = mail.get("headers")
+    for header in headers if isinstance(headers, list) else ():
         if isinstance(header, dict) and str(header.get("name", "")).lower() == "message-id":
             values.append(str(header.get("value", "")))
     return _msgids(values)
@@ -516,6 +554,9 @@ def _feedback_report(facts: _Facts, ses: dict[str, Any] | None) -> str:
     if "feedback-report" in walker.report_types or walker.part_types & _FEEDBACK_TYPES:
         kind = _feedback_type(facts)
         return f"abuse complaint (ARF feedback report{', ' + kind if kind else ''})"
+    # Microsoft's Junk Mail Reporting Program mails plain multipart/mixed complaints.
+    if facts.headers.has("x-hmxmroriginalrecipient") and walker.embedded:
+        return "abuse complaint (Microsoft JMRP)"
     if ses is not None and ses.get("notificationType", ses.get("eventType")) == "Complaint":
         return "abuse complaint (Amazon SES complaint notification)"
     if ses is not None and ses.get("notificationType", ses.get("eventType")) == "Delivery":
@@ -542,16 +583,38 @@ def _list_report(facts: _Facts) -> str:
     machine = bool(facts.family or facts.null_sender or facts.auto_submitted)
     listish = facts.list_headers or facts.family == "list server"
     if _LOOP_SUBJECT_RE.search(facts.subject) and facts.own_subject:
-        if listish or machine or facts.headers.has("x-loop"):
+        local = facts.from_address.split("@", 1)[0]
+        if listish or machine or facts.headers.has("x-loop") or _LIST_ADMIN_RE.match(local):
             return "loop alert from a mail or list server"
     # A list server's own notices (a digest from list-request is list mail, not a notice).
-    if facts.family == "list server" and (
-        facts.null_sender or facts.auto_submitted or _LIST_ERROR_SUBJECT_RE.search(facts.subject)
+    digest = "multipart/digest" in facts.walker.part_types or "digest" in facts.subject.lower()
+    if (
+        facts.family == "list server"
+        and not digest
+        and (
+            facts.list_headers
+            or facts.null_sender
+            or facts.auto_submitted
+            or _LIST_ERROR_SUBJECT_RE.search(facts.subject)
+        )
     ):
         return "mailing-list server's notice (administration or error report)"
     if facts.list_headers and machine and _LIST_ERROR_SUBJECT_RE.search(facts.subject):
         return "mailing-list error report"
+    # fml and its kin mark their own mail with X-ML-* (posts carry the list's subject tag)
+    fml = any(facts.headers.has(name) for name in _ML_SERVER_HEADERS)
+    if (
+        fml
+        and _LIST_ERROR_SUBJECT_RE.search(facts.subject)
+        and not _LIST_TAG_RE.match(facts.subject)
+    ):
+        return "mailing-list server's error report"
     return ""
+
+
+_ML_SERVER_HEADERS: Final = ("x-ml-name", "x-ml-count", "x-ml-info", "x-mlserver", "x-ml-server")
+# A list post's subject tag: "[users 1234]", "(support-ml 01482)", "[ml:01482]".
+_LIST_TAG_RE: Final = re.compile(r"^\s*(?:re:\s*)*[\[(][^\])]{1,60}[\])]", re.IGNORECASE)
 
 
 _AUTO_HEADERS: Final = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-auto-reply")

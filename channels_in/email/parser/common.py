@@ -88,6 +88,7 @@ class ParsedEmail:
     warnings: tuple[str, ...]
     quoted_text_start: int | None
     forwarded_from: tuple[str, str] | None
+    reply_to_name: str = ""
     # What a delivery report says happened: "failed", "delayed", "delivered" ("" if no report).
     bounce_status: str = ""
     # Machine mail to store and ignore (no ticket, no answer), and why; "" for anything else.
