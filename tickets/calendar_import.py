@@ -5,9 +5,11 @@ Parsing is pure (bytes in, typed holidays out); only `fetch_ical` touches the ne
 
 from __future__ import annotations
 
+import zoneinfo
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import holidays as holidays_lib
@@ -124,6 +126,24 @@ def country_choices() -> list[tuple[str, str]]:
         ((code, names.get(code, code)) for code in supported if len(code) == 2),
         key=lambda pair: pair[1],
     )
+
+
+@lru_cache(maxsize=1)
+def _zone_countries() -> dict[str, str]:
+    """IANA zone → ISO country, from the system's zone.tab (empty when there is none)."""
+    for folder in zoneinfo.TZPATH:
+        try:
+            text = Path(folder, "zone.tab").read_text(encoding="utf-8")
+        except OSError:
+            continue
+        pairs = (line.split("\t") for line in text.splitlines() if not line.startswith("#"))
+        return {cols[2]: cols[0] for cols in pairs if len(cols) >= 3}
+    return {}
+
+
+def country_for_timezone(name: str) -> str:
+    """The country a zone belongs to ("Europe/Berlin" → "DE"), or "" when unknown."""
+    return _zone_countries().get(name, "")
 
 
 def subdivisions(country: str) -> list[str]:

@@ -78,6 +78,13 @@ def calendar_for_group(group: Group | None) -> Calendar | None:
     return default_calendar()
 
 
+def calendar_spec_for_group(group: Group | None) -> CalendarSpec:
+    """The spec a group's business-time targets count in: its calendar, else the default,
+    else round-the-clock UTC (plain calendar time)."""
+    calendar = calendar_for_group(group)
+    return calendar_spec(calendar) if calendar is not None else CalendarSpec.always_open()
+
+
 def calendars_for_listing() -> QuerySet[Calendar]:
     return Calendar.objects.prefetch_related("holidays", "groups")
 

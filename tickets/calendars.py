@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -152,6 +153,7 @@ class CalendarSpec:
     yearly_holidays: frozenset[tuple[int, int]] = frozenset()
     _tz: zoneinfo.ZoneInfo = field(init=False, repr=False, compare=False, hash=False)
     _week_seconds: tuple[int, ...] = field(init=False, repr=False, compare=False, hash=False)
+    _sorted_holidays: tuple[date, ...] = field(init=False, repr=False, compare=False, hash=False)
     # Memo of each local date's open intervals: fills as dates are asked about.
     _days: dict[date, tuple[Interval, ...]] = field(
         init=False, repr=False, compare=False, hash=False, default_factory=dict
@@ -175,6 +177,7 @@ class CalendarSpec:
         object.__setattr__(
             self, "_week_seconds", tuple(sum(e - s for s, e in segs) * 60 for segs in self.hours)
         )
+        object.__setattr__(self, "_sorted_holidays", tuple(sorted(self.holidays)))
 
     @classmethod
     def build(
@@ -307,11 +310,14 @@ def _week_total(spec: CalendarSpec, first: date) -> int:
     lo, hi = midnight - _SPAN_BEFORE, midnight + 6 * 86400 + _SPAN_AFTER
     tz = spec.tz
     if _offset(tz, lo) == _offset(tz, hi) == _offset(tz, (lo + hi) // 2):
-        total = 0
-        for i in range(7):
-            day = first + timedelta(days=i)
-            if not spec.is_holiday(day):
-                total += spec._week_seconds[day.weekday()]
+        total = sum(spec._week_seconds)
+        after = first + timedelta(days=7)
+        singles = spec._sorted_holidays
+        if spec.yearly_holidays or bisect_left(singles, first) != bisect_left(singles, after):
+            for i in range(7):
+                day = first + timedelta(days=i)
+                if spec.is_holiday(day):
+                    total -= spec._week_seconds[day.weekday()]
         return total * _US
     return sum(_day_total(spec, first + timedelta(days=i)) for i in range(7))
 

@@ -55,6 +55,9 @@
   }
 
   function init() {
+    // On a narrow screen the top bar scrolls sideways: keep this page's entry in sight.
+    const current = document.querySelector('.topnav [aria-current="page"]');
+    if (current && current.scrollIntoView) current.scrollIntoView({ block: "nearest", inline: "nearest" });
     // The spare rows are for pages without this script.
     document.querySelectorAll(".segment-spare, .holiday-spare").forEach(function (el) {
       el.remove();
@@ -82,7 +85,7 @@
       }
       const copy = target.closest("[data-copy-weekdays]");
       if (copy) {
-        const monday = copy.closest("[data-day]");
+        const monday = document.querySelector('[data-day="mon"]');
         const segments = segmentsOf(monday);
         ["tue", "wed", "thu", "fri"].forEach(function (key) {
           const day = document.querySelector('[data-day="' + key + '"]');

@@ -14,7 +14,7 @@ from tests.factories import GroupFactory
 from tickets import calendar_services as services
 from tickets.calendar_import import HolidayInput, holidays_from_ical
 from tickets.calendar_models import Calendar, CalendarHoliday
-from tickets.calendars import add_business_minutes
+from tickets.calendars import CalendarSpec, add_business_minutes
 
 pytestmark = pytest.mark.django_db
 
@@ -153,6 +153,7 @@ def test_a_country_preset_adds_its_public_holidays(office: Calendar) -> None:
 def test_a_group_uses_its_calendar_else_the_default(office: Calendar) -> None:
     support, billing = GroupFactory(name="Support"), GroupFactory(name="Billing")
     assert services.calendar_for_group(support) is None
+    assert services.calendar_spec_for_group(support) == CalendarSpec.always_open()
     new_york = services.calendar_create(
         name="New York", timezone_name="America/New_York", hours=HOURS, is_default=True
     )
@@ -160,6 +161,8 @@ def test_a_group_uses_its_calendar_else_the_default(office: Calendar) -> None:
     support.refresh_from_db()
     billing.refresh_from_db()
     assert services.calendar_for_group(support) == office
+    assert services.calendar_spec_for_group(support).timezone == "Europe/Berlin"
+    assert services.calendar_spec_for_group(billing).timezone == "America/New_York"
     assert services.calendar_for_group(billing) == new_york
     assert services.calendar_for_group(None) == new_york
     services.calendar_assign_groups(calendar=office, groups=[])

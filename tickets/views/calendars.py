@@ -26,7 +26,7 @@ from ..calendar_forms import (
     PreviewForm,
     hours_summary,
 )
-from ..calendar_import import HolidayImport
+from ..calendar_import import HolidayImport, country_for_timezone
 from ..calendar_models import Calendar
 from ..roles import is_admin
 
@@ -122,7 +122,10 @@ def _edit_page(request: HttpRequest, form: CalendarForm, calendar: Calendar | No
         context["preview_form"], context["preview"] = _preview(calendar, request.GET or None)
         context["ical_form"] = IcalImportForm()
         context["preset_form"] = CountryPresetForm(
-            initial={"years": [timezone.localdate().year, timezone.localdate().year + 1]}
+            initial={
+                "country": country_for_timezone(calendar.timezone),
+                "years": [timezone.localdate().year, timezone.localdate().year + 1],
+            }
         )
     return render(request, "tickets/calendar_form.html", context)
 
