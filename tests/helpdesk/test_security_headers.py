@@ -250,6 +250,9 @@ def test_no_template_has_inline_script_or_event_handlers() -> None:
         checked += 1
         for pattern in (inline_script, handler, js_url, style_attr):
             assert not pattern.search(text), f"{path.relative_to(ROOT)}: {pattern.pattern}"
+        # a {# #} comment is one line only: a longer one is printed into the page as text
+        for number, line in enumerate(text.splitlines(), 1):
+            assert line.count("{#") == line.count("#}"), f"{path.relative_to(ROOT)}:{number}"
     assert checked > 20
 
 
@@ -258,7 +261,12 @@ def test_htmx_is_configured_for_the_policy() -> None:
     meta = re.search(r"""<meta name="htmx-config" content='([^']+)'>""", base)
     assert meta is not None
     config = json.loads(meta.group(1))
-    assert config == {"includeIndicatorStyles": False, "allowEval": False, "allowScriptTags": False}
+    assert config == {
+        "includeIndicatorStyles": False,
+        "allowEval": False,
+        "allowScriptTags": False,
+        "attributesToSettle": ["class", "width", "height"],
+    }
     assert base.index('name="htmx-config"') < base.index("htmx/htmx.min.js")
 
 
