@@ -39,3 +39,20 @@ def test_403_404_and_500_pages_are_styled(
         "() => getComputedStyle(document.querySelector('.error-page')).textAlign === 'center'"
     )
     page.screenshot(path=str(artifacts / "error-500.png"), full_page=True)
+
+
+def test_the_api_docs_and_the_admin_work_under_the_policy(
+    page: Any, live_server: Any, admin_user: Any, artifacts: Path
+) -> None:
+    """Swagger UI (served by us, its start-up script from a URL) and Django's admin run with no
+    CSP violation: the autouse hook fails this test on any."""
+    login(page, live_server.url, admin_user.email)
+    page.goto(f"{live_server.url}/api/docs/")
+    expect(page.locator(".swagger-ui .title")).to_contain_text("Helpdesk API")
+    page.locator(".opblock-summary").first.click()
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(artifacts / "api-docs.png"))
+    page.goto(f"{live_server.url}/admin/")
+    expect(page.locator("#site-name")).to_be_visible()
+    page.goto(f"{live_server.url}/admin/tickets/ticket/")
+    expect(page.locator("#changelist")).to_be_visible()
