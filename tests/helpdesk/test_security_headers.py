@@ -82,6 +82,14 @@ def test_nothing_maps_the_media_url_with_debug_on_or_off() -> None:
         assert result.stdout.strip() == expected
 
 
+def test_settings_refuse_a_media_root_where_static_files_are_served(tmp_path: Path) -> None:
+    base = {"SECRET_KEY": "k" * 50, "STATIC_ROOT": str(tmp_path / "static")}
+    for media in (tmp_path / "static" / "uploads", ROOT / "static", tmp_path):
+        result = run_django("", env={**base, "MEDIA_ROOT": str(media)})
+        assert result.returncode != 0 and "MEDIA_ROOT" in result.stderr, media
+    assert run_django("", env={**base, "MEDIA_ROOT": str(tmp_path / "media")}).returncode == 0
+
+
 @pytest.mark.django_db
 def test_a_stored_file_is_not_reachable_by_its_media_path(
     agent: Any, support: Any, tmp_path: Path
