@@ -105,3 +105,42 @@ def test_the_hook_sees_what_the_policy_blocks(page: Any, live_server: Any) -> No
     assert "script-src-elem blocked inline" in found
     assert "script-src-attr blocked inline" in found
     assert "img-src blocked http://127.0.0.1:9/pixel.png" in found
+
+
+PNG_2X2 = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x02\x00\x00\x00\x02\x08\x02\x00\x00\x00"
+    b"\xfd\xd4\x9as\x00\x00\x00\x16IDATx\x9cc\xf8\xcf\xc0\xf0\x9f\x81\x81\x81\xe1?\x03\x03"
+    b"\x03\x00\x1e\xf6\x04\x7f\xb5\xa3\x8a\x0e\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+def test_an_emails_inline_image_shows_on_the_desk_and_in_the_portal(
+    browser: Any, live_server: Any, agent: Any, customer: Any, customer_contact: Any, support: Any
+) -> None:
+    """A cid: image is served by the access-checked inline views, which the policy admits as
+    our own origin: it renders for the agent and for the customer, with no violation."""
+    from tests.channels_in.mailtools import email_account, ingest, make_mail
+    from tickets.models import Ticket
+
+    identity = customer_contact.identities.get(kind="email")
+    raw = make_mail(
+        sender=identity.value,
+        html='<p>Our logo:</p><img src="cid:logo-1" alt="company logo">',
+        inline_image=("logo-1", PNG_2X2),
+    )
+    ingest(email_account(group=support), raw)
+    ticket = Ticket.objects.get()
+    for user, url in (
+        (agent, f"/desk/tickets/{ticket.number}/"),
+        (customer, f"/portal/tickets/{ticket.number}/"),
+    ):
+        context = browser.new_context()
+        page = context.new_page()
+        try:
+            login(page, live_server.url, user.email)
+            visit(page, live_server.url + url)
+            page.wait_for_function(
+                "() => document.querySelector('img[alt=\"company logo\"]')?.naturalWidth === 2"
+            )
+        finally:
+            context.close()

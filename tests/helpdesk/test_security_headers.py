@@ -424,3 +424,14 @@ def test_an_unexpected_error_gets_the_500_page_and_keeps_its_traceback(
     assert "Content-Security-Policy" in response
     [record] = [r for r in caplog.records if r.name == "django.request"]
     assert record.exc_info is not None  # a real error keeps its traceback
+
+
+@pytest.mark.django_db
+def test_a_failed_csrf_check_is_the_styled_form_expired_page() -> None:
+    response = Client(enforce_csrf_checks=True).post(
+        "/accounts/login/", {"login": "a@b.test", "password": "x"}
+    )
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "This form has expired" in html and 'class="error-page' in html
+    assert_strict_page_policy(response)
