@@ -105,7 +105,7 @@ MIDDLEWARE = [
 # --- Content-Security-Policy (django-csp) ------------------------------------------------------
 # Scripts only from our origin, each tag with the request's nonce; no inline handlers, no eval
 # (htmx is told so in base.html). Images from us and data: only: an email's remote images are
-# shown through their own per-message policy (tickets.views.desk.ticket_remote_images).
+# shown through their own per-message policy (tickets/remote_images.py, the desk's ticket view).
 # connect-src 'self' covers our websockets (CSP3 matches ws:/wss: of the same host).
 # The chat widget runs inside the customer's page, under the customer's policy; ours covers the
 # desk, the portal, the admin and the widget's demo page.
