@@ -117,11 +117,13 @@ class Replayed(Exception):
     """This signed proof was already used within its validity window."""
 
 
-def replay_claim(*, account: ChannelAccount, provider: str, proof: str, window: int) -> str:
+def replay_claim(*, provider: str, proof: str, window: int) -> str:
     """Claim `proof` (a token or message id the provider signed) for `window` seconds.
-    Returns the claim's key, to release if nothing gets stored; Replayed if already seen."""
+    Returns the claim's key, to release if nothing gets stored; Replayed if already seen.
+    The claim is the provider's, not one account's: accounts often share one signing key,
+    and a token captured on one account's URL must not be good on another's."""
     digest = hashlib.sha256(proof.encode("utf-8", "surrogateescape")).hexdigest()
-    key = f"webhook-seen:{provider}:{account.pk}:{digest}"
+    key = f"webhook-seen:{provider}:{digest}"
     if not cache.add(key, "1", timeout=window):
         raise Replayed(f"{provider} signature already used (replayed request)")
     return key

@@ -105,7 +105,7 @@ MIDDLEWARE = [
 # --- Content-Security-Policy (django-csp) ------------------------------------------------------
 # Scripts only from our origin, each tag with the request's nonce; no inline handlers, no eval
 # (htmx is told so in base.html). Images from us and data: only: an email's remote images are
-# shown through their own per-message policy (tickets.views.desk.ticket_remote_images).
+# shown through their own per-message policy (tickets/remote_images.py, the desk's ticket view).
 # connect-src 'self' covers our websockets (CSP3 matches ws:/wss: of the same host).
 # The chat widget runs inside the customer's page, under the customer's policy; ours covers the
 # desk, the portal, the admin and the widget's demo page.
@@ -246,8 +246,23 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
+# MEDIA_URL is mapped by no route (helpdesk/urls.py): stored files leave only through the
+# access-checked download views. Nor may they sit where the static file server looks.
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+
+
+def _overlap(a: Path, b: Path) -> bool:
+    a, b = a.resolve(), b.resolve()
+    return a == b or a.is_relative_to(b) or b.is_relative_to(a)
+
+
+for _served in [STATIC_ROOT, *STATICFILES_DIRS]:
+    if _overlap(MEDIA_ROOT, Path(_served)):
+        raise ImproperlyConfigured(
+            f"MEDIA_ROOT ({MEDIA_ROOT}) must not overlap a static files folder ({_served}): "
+            "attachments would be served to anyone, unchecked."
+        )
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

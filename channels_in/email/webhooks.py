@@ -189,9 +189,7 @@ def _mailgun(request: HttpRequest, account: ChannelAccount, webhook: WebhookConf
         raise Forbidden("Mailgun timestamp too old (replayed?)")
     # A signed token is good for one request: remembered as long as its timestamp is accepted
     # (MAILGUN_MAX_AGE either side of now, so twice that from the first sight).
-    claim = replay_claim(
-        account=account, provider="mailgun", proof=token, window=2 * MAILGUN_MAX_AGE
-    )
+    claim = replay_claim(provider="mailgun", proof=token, window=2 * MAILGUN_MAX_AGE)
     return replay_guarded(claim, lambda: _mailgun_store(request, account))
 
 
@@ -317,7 +315,6 @@ def _ses(request: HttpRequest, account: ChannelAccount, webhook: WebhookConfig) 
     # the topic's delivery policy says), so the id is remembered for a day; past that, the
     # stored mail's own id still keeps a late replay from being threaded twice.
     claim = replay_claim(
-        account=account,
         provider="ses",
         proof=str(message.get("MessageId") or message.get("Signature") or ""),
         window=SNS_REPLAY_WINDOW,

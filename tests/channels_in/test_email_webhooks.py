@@ -450,6 +450,25 @@ def test_mailgun_refuses_its_token_a_second_time_even_with_another_body(
     assert post_mailgun(client, mailgun_fields(MAILGUN_KEY)).status_code == 200  # a fresh token
 
 
+def test_a_mailgun_token_used_on_one_account_is_refused_on_another_with_the_same_key(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account("mailgun", monkeypatch)
+    email_account(
+        name="sales",
+        address="sales@desk.test",
+        config={"webhook": {"provider": "mailgun", "signing_key_env": "HOOK_KEY"}},
+    )
+    fields = mailgun_fields(MAILGUN_KEY)
+    assert post_mailgun(client, fields).status_code == 200
+    body, content_type = multipart(fields)
+    other = client.post(
+        "/channels/email/inbound/mailgun/sales/mime", body, content_type=content_type
+    )
+    assert other.status_code == 406
+    assert InboundMessage.objects.count() == 1
+
+
 def test_mailgun_gives_a_token_back_when_nothing_was_stored(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:

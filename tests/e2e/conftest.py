@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -70,6 +71,51 @@ def chromium_path() -> str:
     return path
 
 
+# Every Content-Security-Policy violation any page reports, in any context of the test; the
+# autouse fixture below fails the test that caused one.
+CSP_VIOLATIONS: list[str] = []
+
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__hdCspViolation(
+    e.effectiveDirective + " blocked " + (e.blockedURI || "inline") + " on " + e.documentURI +
+    (e.sourceFile ? " (" + e.sourceFile + ":" + e.lineNumber + ")" : "")
+  );
+}, true);
+"""
+
+
+def watch_csp(context: Any) -> None:
+    """Collect CSP violations of every page of `context`: the DOM's
+    `securitypolicyviolation` events and the console errors Chromium writes for them."""
+
+    def report(_source: Any, text: str) -> None:
+        CSP_VIOLATIONS.append(text)
+
+    def console(message: Any) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            CSP_VIOLATIONS.append(f"console: {message.text}")
+
+    context.expose_binding("__hdCspViolation", report)
+    context.add_init_script(CSP_LISTENER)
+    context.on("console", console)
+
+
+class CspCheckedBrowser:
+    """The browser, with every new context watched for CSP violations."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+
+    def new_context(self, **kwargs: Any) -> Any:
+        context = self._browser.new_context(**kwargs)
+        watch_csp(context)
+        return context
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)
+
+
 @pytest.fixture(scope="session")
 def browser(chromium_path: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
@@ -78,8 +124,18 @@ def browser(chromium_path: str) -> Iterator[Any]:
         browser = playwright.chromium.launch(
             executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
         )
-        yield browser
+        yield CspCheckedBrowser(browser)
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_csp_violations() -> Iterator[None]:
+    """A page that breaks our Content-Security-Policy fails its test."""
+    CSP_VIOLATIONS.clear()
+    yield
+    found = list(CSP_VIOLATIONS)
+    CSP_VIOLATIONS.clear()
+    assert not found, "Content-Security-Policy violations:\n" + "\n".join(found)
 
 
 def local_only(context: Any) -> list[str]:
@@ -130,6 +186,14 @@ def _database_url_for(name: str) -> str:
 @pytest.fixture
 def asgi_server(transactional_db: Any, tmp_path: Path) -> Iterator[str]:
     """The whole ASGI app (HTTP + websockets) under daphne, on the test database."""
+    with run_asgi_server(tmp_path) as url:
+        yield url
+
+
+@contextmanager
+def run_asgi_server(tmp_path: Path, **extra_env: str) -> Iterator[str]:
+    """Daphne serving the project in a child process (`extra_env`, e.g. DEBUG="1", on top of
+    the test environment); stopped on exit."""
     from django.conf import settings
 
     port = _free_port()
@@ -138,11 +202,12 @@ def asgi_server(transactional_db: Any, tmp_path: Path) -> Iterator[str]:
         DATABASE_URL=_database_url_for(settings.DATABASES["default"]["NAME"]),
         HELPDESK_TESTING="1",
         EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
-        MEDIA_ROOT=str(tmp_path / "media"),
+        MEDIA_ROOT=str(settings.MEDIA_ROOT),
         PYTHONUNBUFFERED="1",
+        **extra_env,
     )
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    log_path = tmp_path / "daphne.log"
+    log_path = tmp_path / f"daphne-{port}.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [

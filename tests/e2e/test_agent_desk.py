@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -254,13 +256,45 @@ def test_it_lets_an_agent_answer_on_another_channel_and_merge_a_duplicate_contac
     expect(page.locator(".timeline-list")).to_contain_text("Second account?")
 
 
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00"
+    b"\x00\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00"
+    b"\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+@pytest.fixture
+def image_site() -> Iterator[str]:
+    """Another origin (a newsletter's image host), still on this machine: serves one PNG."""
+
+    class Image(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(PNG)))
+            self.end_headers()
+            self.wfile.write(PNG)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Image)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
 def test_it_loads_an_emails_remote_images_only_when_the_agent_asks(
-    page: Any, asgi_server: str, agent: Any, support: Any, artifacts: Path
+    page: Any, asgi_server: str, agent: Any, support: Any, artifacts: Path, image_site: str
 ) -> None:
+    """The desk's policy admits images from itself only; "Show remote images" reloads the
+    page under a policy that also admits that message's image origins (no CSP violation)."""
     from tickets.sanitize import sanitize_html
 
-    # "remote" here is this machine's server: the test may only talk to loopback
-    image_url = f"{asgi_server}/static/img/favicon.svg?pixel=1"
+    # "remote" here is another port of this machine: the test may only talk to loopback
+    image_url = f"{image_site}/chart.png?pixel=1"
     ticket = make_ticket(group=support, contact=ContactFactory(), subject="Newsletter reply")
     Message.objects.filter(ticket=ticket).update(
         html=sanitize_html(f'<p>See the chart:</p><img src="{image_url}" alt="chart" width="32">')

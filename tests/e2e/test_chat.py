@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 PLAIN_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Bloom &amp; Co. garden shop</title></head>
-<body style="font-family: Georgia, serif; margin: 40px; background: #fbf8f3">
+<body>
   <h1>Bloom &amp; Co.</h1>
   <p>Tulip bulbs, seeds and tools. Questions? Chat with us.</p>
   <script src="{desk}/static/js/chat-widget.js" data-account="web" async></script>
@@ -29,13 +29,20 @@ PLAIN_PAGE = """<!doctype html>
 
 @pytest.fixture
 def shop_site(asgi_server: str) -> Iterator[str]:
-    """Somebody else's website: one static page that embeds the widget with its script tag."""
+    """Somebody else's website: one static page that embeds the widget with its script tag,
+    under a strict policy of its own that admits the desk's origin as the README says."""
     body = PLAIN_PAGE.format(desk=asgi_server).encode()
+    desk_ws = asgi_server.replace("http://", "ws://", 1)
+    policy = (
+        f"default-src 'none'; script-src {asgi_server}; style-src {asgi_server}; "
+        f"img-src {asgi_server}; connect-src {asgi_server} {desk_ws}; base-uri 'none'"
+    )
 
     class Page(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Security-Policy", policy)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

@@ -82,6 +82,14 @@ def test_nothing_maps_the_media_url_with_debug_on_or_off() -> None:
         assert result.stdout.strip() == expected
 
 
+def test_settings_refuse_a_media_root_where_static_files_are_served(tmp_path: Path) -> None:
+    base = {"SECRET_KEY": "k" * 50, "STATIC_ROOT": str(tmp_path / "static")}
+    for media in (tmp_path / "static" / "uploads", ROOT / "static", tmp_path):
+        result = run_django("", env={**base, "MEDIA_ROOT": str(media)})
+        assert result.returncode != 0 and "MEDIA_ROOT" in result.stderr, media
+    assert run_django("", env={**base, "MEDIA_ROOT": str(tmp_path / "media")}).returncode == 0
+
+
 @pytest.mark.django_db
 def test_a_stored_file_is_not_reachable_by_its_media_path(
     agent: Any, support: Any, tmp_path: Path
@@ -250,6 +258,9 @@ def test_no_template_has_inline_script_or_event_handlers() -> None:
         checked += 1
         for pattern in (inline_script, handler, js_url, style_attr):
             assert not pattern.search(text), f"{path.relative_to(ROOT)}: {pattern.pattern}"
+        # a {# #} comment is one line only: a longer one is printed into the page as text
+        for number, line in enumerate(text.splitlines(), 1):
+            assert line.count("{#") == line.count("#}"), f"{path.relative_to(ROOT)}:{number}"
     assert checked > 20
 
 
@@ -258,7 +269,12 @@ def test_htmx_is_configured_for_the_policy() -> None:
     meta = re.search(r"""<meta name="htmx-config" content='([^']+)'>""", base)
     assert meta is not None
     config = json.loads(meta.group(1))
-    assert config == {"includeIndicatorStyles": False, "allowEval": False, "allowScriptTags": False}
+    assert config == {
+        "includeIndicatorStyles": False,
+        "allowEval": False,
+        "allowScriptTags": False,
+        "attributesToSettle": ["class", "width", "height"],
+    }
     assert base.index('name="htmx-config"') < base.index("htmx/htmx.min.js")
 
 
@@ -408,3 +424,14 @@ def test_an_unexpected_error_gets_the_500_page_and_keeps_its_traceback(
     assert "Content-Security-Policy" in response
     [record] = [r for r in caplog.records if r.name == "django.request"]
     assert record.exc_info is not None  # a real error keeps its traceback
+
+
+@pytest.mark.django_db
+def test_a_failed_csrf_check_is_the_styled_form_expired_page() -> None:
+    response = Client(enforce_csrf_checks=True).post(
+        "/accounts/login/", {"login": "a@b.test", "password": "x"}
+    )
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "This form has expired" in html and 'class="error-page' in html
+    assert_strict_page_policy(response)
