@@ -16,6 +16,7 @@ router.register("messages", views.MessageViewSet, basename="message")
 router.register("groups", views.GroupViewSet, basename="group")
 router.register("tags", views.TagViewSet, basename="tag")
 router.register("macros", views.MacroViewSet, basename="macro")
+router.register("views", views.SavedViewViewSet, basename="saved-view")
 
 urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),
