@@ -16,6 +16,7 @@ from .models import Group, SavedView, Ticket
 from .pagination import capped_counts
 from .roles import is_agent, sees_all_tickets
 from .search.engine import SearchError, apply_search
+from .search.index import documents_repair_recent
 from .search.parser import parse_query
 
 FILTER_KEYS = ("view", "status", "priority", "channel", "group", "assignee", "tag", "q")
@@ -76,6 +77,8 @@ def saved_view_counts(user: Any, views: list[SavedView]) -> dict[int, str]:
     longer resolves (a deleted group or tag) counts as "!"."""
     querysets: dict[str, QuerySet[Any]] = {}
     broken: set[int] = set()
+    if any((v.filters or {}).get("q") for v in views):
+        documents_repair_recent()  # once for all (each count keeps its search as a subquery)
     for view in views:
         try:
             querysets[str(view.pk)] = saved_view_tickets(user, view, eager=False)

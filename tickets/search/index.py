@@ -53,7 +53,8 @@ SELECT
     setweight(to_tsvector(%(config)s::regconfig,
         concat_ws(' ', msg.note_text, att.note_names)), 'C'),
     lower(concat_ws(' ', c.name, ids.vals, ids.digits, o.name)),
-    now()
+    -- "covers the ticket as of its updated_at", whatever the clocks of app and database say
+    greatest(clock_timestamp(), t.updated_at)
 FROM tickets_ticket t
 JOIN tickets_contact c ON c.id = t.contact_id
 LEFT JOIN tickets_organisation o ON o.id = coalesce(t.organisation_id, c.organisation_id)
