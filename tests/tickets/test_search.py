@@ -242,6 +242,13 @@ def test_a_subject_match_ranks_above_a_body_match(agent: Any, support: Any) -> N
     ranked = numbers(agent, "kettle")
     assert ranked[0] == in_subject.number
     assert set(ranked) == {body_only.number, in_subject.number, newest.number}
+    # the desk's form sends an empty sort: best match first there too
+    desk = client_for(agent).get(reverse("desk:queue"), {"q": "kettle", "sort": ""})
+    rows = desk.content.decode()
+    assert rows.index("Kettle broken") < rows.index("Question") and "Other" in rows
+    by_date = client_for(agent).get(reverse("desk:queue"), {"q": "kettle", "sort": "-updated_at"})
+    dated = by_date.content.decode()
+    assert dated.index("Other") < dated.index("Kettle broken") < dated.index("Question")
     # the exact number beats text that merely contains it
     make_ticket(group=support, subject="Mentions", text=f"see ticket {body_only.number}")
     assert numbers(agent, f"#{body_only.number}")[0] == body_only.number
