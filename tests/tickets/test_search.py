@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from django.contrib.postgres.search import SearchQuery as TsQuery
-from django.core.cache import cache
 from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
@@ -334,14 +333,27 @@ def test_a_search_repairs_documents_the_task_has_not_reached(agent: Any, support
     assert SearchDocument.objects.filter(ticket=ticket).exists()
 
 
-def test_changes_coalesce_into_one_queued_refresh(agent: Any, support: Any) -> None:
-    ticket = make_ticket(group=support)
-    cache.delete(f"search:dirty:ticket:{ticket.pk}")
-    assert index._mark(f"search:dirty:ticket:{ticket.pk}") is True
-    assert index._mark(f"search:dirty:ticket:{ticket.pk}") is False  # already queued
-    index.clear_ticket_marks([ticket.pk])
-    assert index._mark(f"search:dirty:ticket:{ticket.pk}") is True
-    index.clear_ticket_marks([ticket.pk])
+def test_changes_coalesce_in_a_dirty_set_that_one_drain_empties(agent: Any, support: Any) -> None:
+    client = index._redis()
+    keys = [index._key(k) for k in (index.TICKETS_SET, index.CONTACTS_SET, index.DRAIN_FLAG)]
+    client.delete(*keys)
+    first = make_ticket(group=support, subject="Ibex")
+    second = make_ticket(group=support, subject="Oryx")
+    try:
+        for _ in range(3):
+            index.schedule_ticket_refresh([first.pk])
+        index.schedule_ticket_refresh([second.pk, first.pk])
+        index.schedule_contact_refresh(first.contact_id)
+        assert client.smembers(keys[0]) == {str(first.pk).encode(), str(second.pk).encode()}
+        assert client.exists(keys[2])  # one drain queued for all of it
+
+        # the drain (what the task runs) writes each document once and empties the sets
+        assert index.drain_dirty() == 3  # two tickets, and the contact's one ticket again
+        assert SearchDocument.objects.count() == 2
+        assert not client.exists(*keys)
+        assert index.drain_dirty() == 0  # nothing left: nothing done
+    finally:
+        client.delete(*keys)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -371,7 +383,6 @@ def test_a_real_worker_refreshes_the_document_after_a_change(
     live_worker: Any, support: Any
 ) -> None:
     agent = make_agent("wanda", groups=[support])
-    cache.clear()
     ticket = make_ticket(group=support, subject="Capybara", text="first words")
     services.ticket_note(ticket=ticket, author=agent, text="marmoset in the notes")
 
