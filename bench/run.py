@@ -13,6 +13,10 @@ points at (the database in DATABASE_URL itself is never touched):
   BENCH_FULL=1 (`helpdesk_bench_q1m`, or BENCH_DB_1M), kept between runs because seeding it
   takes minutes: it is reused when it holds a complete seed of that size (`--fresh` reseeds).
   The 1M figures' ratio is against the same request at 10k.
+- search (`bench.search`): the desk queue with `?q=` and `/api/v1/search/`, a dozen kinds of
+  query, as an agent and as a supervisor: p50/p95 ms against the 100 ms p95 target. On
+  `--search-tickets` tickets (100k by default, `helpdesk_bench_s100k` or BENCH_DB_SEARCH, kept
+  between runs) and, with `--full`, on the 1M database too.
 - chat load (`bench.chat_load`): `--chat-visitors` visitor websockets (1,000 by default) talking
   to agents through daphne processes of the real application: p50/p99 delivery latency each
   way and messages lost (acknowledged but never seen by the other side). Database
@@ -46,6 +50,7 @@ INGEST_DB = "helpdesk_bench_ingest"
 Q10K_DB = "helpdesk_bench_q10k"
 Q1M_DB = "helpdesk_bench_q1m"
 CHAT_DB = "helpdesk_bench_chat"
+SEARCH_P95_TARGET_MS = 100.0
 SEED_MARK = "helpdesk bench seed: {tickets} tickets, seed {seed}"
 
 
@@ -300,6 +305,8 @@ def table(results: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
                 if r["size"] == "10k"
                 else (f"{r['p50_ms'] / base['p50_ms']:.2f} x 10k" if base else "")
             )
+            if r["request"].startswith("search"):
+                ratio = f"{r['p95_ms'] / SEARCH_P95_TARGET_MS:.2f} x the 100 ms p95 target"
             rows.append((name, figure, ratio))
     return rows
 
@@ -312,6 +319,20 @@ def print_table(rows: list[tuple[str, str, str]]) -> None:
     print("  ".join("-" * w for w in widths))
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def _label(tickets: int) -> str:
+    if tickets >= 1_000_000 and tickets % 1_000_000 == 0:
+        return f"{tickets // 1_000_000}M"
+    return f"{tickets // 1000}k" if tickets >= 1000 else str(tickets)
+
+
+def _search_db(args: argparse.Namespace) -> str:
+    if args.search_tickets == 10_000:
+        return Q10K_DB
+    return os.environ.get(
+        "BENCH_DB_SEARCH", f"helpdesk_bench_s{_label(args.search_tickets).lower()}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -329,7 +350,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--chat-visitors", type=int, default=1000, help="concurrent chat visitor sockets"
     )
-    parser.add_argument("--only", choices=("ingest", "queue", "chat"), default=None)
+    parser.add_argument("--only", choices=("ingest", "queue", "search", "chat"), default=None)
+    parser.add_argument(
+        "--search-tickets",
+        type=int,
+        default=100_000,
+        help="size of the search database (besides 1M with --full); kept between runs",
+    )
     args = parser.parse_args(argv)
     full = args.full or os.environ.get("BENCH_FULL") == "1"
 
@@ -352,6 +379,15 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 queue = ["-m", "bench.queue", "--label", label, "--requests", str(args.requests)]
                 runner.run(queue, database, workload=f"agent queue ({label})")
+        if args.only in (None, "search"):
+            search_sizes = [(_label(args.search_tickets), args.search_tickets, _search_db(args))]
+            if full:
+                search_sizes.append(sizes[-1][:3])
+            for label, tickets, database in search_sizes:
+                if not runner.seed(database, tickets, label, fresh=False):
+                    continue
+                search = ["-m", "bench.search", "--label", label, "--requests", str(args.requests)]
+                runner.run(search, database, workload=f"search ({label})")
         if args.only in (None, "chat"):
             server.recreate(CHAT_DB)
             if runner.migrate(CHAT_DB, workload="chat load"):

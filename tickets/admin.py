@@ -23,6 +23,8 @@ from .models import (
     Message,
     Organisation,
     Participant,
+    SavedView,
+    SearchDocument,
     Tag,
     Ticket,
     TicketEvent,
@@ -273,3 +275,30 @@ class ParticipantAdmin(admin.ModelAdmin):
 
 # Calendar admin lives beside its models; importing it registers it.
 from . import calendar_admin  # noqa: E402, F401
+
+
+@admin.register(SavedView)
+class SavedViewAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner", "group", "sort", "position", "created_at")
+    list_filter = ("group",)
+    list_select_related = ("owner", "group")
+    search_fields = ("name", "owner__email", "owner__username")
+    raw_id_fields = ("owner",)
+
+
+@admin.register(SearchDocument)
+class SearchDocumentAdmin(admin.ModelAdmin):
+    """Read-only: documents are rebuilt from their tickets (`rebuild_search_index`)."""
+
+    list_display = ("ticket", "refreshed_at")
+    list_select_related = ("ticket",)
+    search_fields = ("=ticket__number",)
+    fields = ("ticket", "people", "refreshed_at")
+    readonly_fields = fields
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

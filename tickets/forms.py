@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 
-from .models import Channel, Identity, Ticket
+from .models import Channel, Identity, SavedView, Ticket
 from .selectors import DEFAULT_SORT, DEFAULT_VIEW, QUEUE_VIEWS, RELEVANCE, SORTS, QueueQuery
 from .types import IncomingAttachment
 
@@ -188,3 +188,23 @@ class PortalNewTicketForm(forms.Form):
         label="How can we help?", widget=forms.Textarea(attrs={"rows": 8}), max_length=100_000
     )
     attachments = MultipleFileField()
+
+
+class SavedViewForm(forms.Form):
+    """Save the queue's current filters (sent along as hidden fields) as a named view."""
+
+    name = forms.CharField(max_length=100)
+    share_with = forms.TypedChoiceField(
+        coerce=int, empty_value=None, required=False, choices=[("", "Only me")]
+    )
+    columns = forms.MultipleChoiceField(
+        choices=SavedView.COLUMNS, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    sort = forms.CharField(required=False, max_length=20)
+
+    def __init__(self, *args: Any, groups: Any = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.TypedChoiceField, self.fields["share_with"]).choices = [
+            ("", "Only me"),
+            *((g.pk, f"Team: {g.name}") for g in groups),
+        ]

@@ -169,6 +169,13 @@ def assignable_agents(ticket: Ticket) -> list[Any]:
     return people
 
 
+def groups_of(user: Any) -> QuerySet[Group]:
+    """The teams a user belongs to (every team for supervisors and admins)."""
+    if sees_all_tickets(user):
+        return Group.objects.order_by("name")
+    return Group.objects.filter(members=user).order_by("name")
+
+
 def all_groups() -> QuerySet[Group]:
     return Group.objects.order_by("name")
 

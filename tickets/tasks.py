@@ -24,9 +24,22 @@ TRANSIENT = (OperationalError, InterfaceError, DatabaseError)
     max_retries=8,
     ignore_result=True,
 )
+def drain_search_documents(self: Any) -> int:
+    """Rebuild the documents of the tickets and contacts changed since the last drain."""
+    return index.drain_dirty()
+
+
+@shared_task(
+    bind=True,
+    route_to=Queue.SEARCH,
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    retry_backoff_max=120,
+    max_retries=8,
+    ignore_result=True,
+)
 def refresh_search_documents(self: Any, ticket_ids: list[int]) -> int:
-    # Clear the marks first: a change committed while this runs marks again and queues again.
-    index.clear_ticket_marks(ticket_ids)
     return index.documents_refresh(ticket_ids=ticket_ids)
 
 
@@ -41,7 +54,6 @@ def refresh_search_documents(self: Any, ticket_ids: list[int]) -> int:
     ignore_result=True,
 )
 def refresh_contact_search_documents(self: Any, contact_ids: list[int]) -> int:
-    index.clear_contact_marks(contact_ids)
     return index.documents_refresh_for_contacts(contact_ids=contact_ids)
 
 

@@ -35,10 +35,12 @@ from tickets.models import (
     Macro,
     Organisation,
     Participant,
+    SavedView,
     Ticket,
     TicketEvent,
 )
 from tickets.roles import Role
+from tickets.search.index import documents_refresh
 from tickets.types import IncomingAttachment
 
 pytestmark = pytest.mark.django_db
@@ -79,6 +81,8 @@ def make_rows(n: int) -> Ticket:
     services.ticket_reply(ticket=ticket, author=agent, text="On it.")  # an OutboundDelivery
     services.ticket_note(ticket=ticket, author=agent, text="Internal.")
     Macro.objects.create(name=f"Macro {n}", body="Thanks!", set_status="solved", add_tags="a,b")
+    SavedView.objects.create(name=f"View {n}", owner=agent, group=group, filters={"q": "help"})
+    documents_refresh(ticket_ids=[ticket.pk])  # its SearchDocument
     for status, reason in (("failed", "could not parse"), ("processed", "new ticket")):
         InboundMessage.objects.create(
             account=account,

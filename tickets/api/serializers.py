@@ -19,6 +19,7 @@ from ..models import (
     Macro,
     Message,
     Organisation,
+    SavedView,
     Tag,
     Ticket,
     TicketEvent,
@@ -425,7 +426,6 @@ class SearchParamsSerializer(serializers.Serializer):
 
 
 class TicketSearchResultSerializer(TicketSerializer):
-    rank = serializers.FloatField(source="search_rank", read_only=True)
     snippet = serializers.SerializerMethodField(
         help_text="HTML: a fragment of the best matching message, matches in <mark>, the rest "
         "escaped. Empty when only the subject, the requester or a field matched."
@@ -435,7 +435,7 @@ class TicketSearchResultSerializer(TicketSerializer):
     )
 
     class Meta(TicketSerializer.Meta):
-        fields = [*TicketSerializer.Meta.fields, "rank", "snippet", "subject_highlight"]
+        fields = [*TicketSerializer.Meta.fields, "snippet", "subject_highlight"]
         read_only_fields = fields
 
     def get_snippet(self, ticket: Ticket) -> str:
@@ -445,3 +445,32 @@ class TicketSearchResultSerializer(TicketSerializer):
     def get_subject_highlight(self, ticket: Ticket) -> str:
         found = getattr(ticket, "search_snippet", None)
         return str(found.subject) if found is not None else ""
+
+
+class SavedViewSerializer(serializers.ModelSerializer):
+    """A saved view. `group` null: personal; a team's id: shared with that team. `count` is
+    live (capped: "999+"), present in lists and on retrieve."""
+
+    group = serializers.PrimaryKeyRelatedField(
+        queryset=Group.objects.all(), allow_null=True, required=False
+    )
+    owner = UserBriefSerializer(read_only=True)
+    filters = serializers.DictField(
+        required=False,
+        help_text="Queue filters: view, status, priority, channel, group, assignee, tag and q "
+        '(a search query), e.g. {"status": "open", "q": "refund tag:billing"}.',
+    )
+    columns = serializers.ListField(
+        child=serializers.ChoiceField(choices=[k for k, _ in SavedView.COLUMNS]),
+        required=False,
+    )
+    count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SavedView
+        fields = ["id", "name", "owner", "group", "filters", "columns", "sort", "count"]
+        read_only_fields = ["id", "owner", "count"]
+
+    def get_count(self, view: SavedView) -> str | None:
+        counts = self.context.get("counts") or {}
+        return counts.get(view.pk)

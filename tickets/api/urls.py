@@ -17,6 +17,7 @@ router.register("groups", views.GroupViewSet, basename="group")
 router.register("tags", views.TagViewSet, basename="tag")
 router.register("macros", views.MacroViewSet, basename="macro")
 router.register("calendars", calendars.CalendarViewSet, basename="calendar")
+router.register("views", views.SavedViewViewSet, basename="saved-view")
 
 urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),

@@ -23,11 +23,11 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
+from .. import saved_views, services
 from .. import selectors as desk_selectors
-from .. import services
 from ..access import agent_tickets
 from ..identities import InvalidIdentity, equivalent_kinds, normalise
-from ..models import Contact, Identity, Message, Ticket
+from ..models import Contact, Identity, Message, SavedView, Ticket
 from ..pagination import CappedPaginator
 from ..roles import is_agent
 from ..search.engine import (
@@ -53,6 +53,7 @@ from .serializers import (
     MeSerializer,
     MessageCreateSerializer,
     MessageSerializer,
+    SavedViewSerializer,
     SearchParamsSerializer,
     TagSerializer,
     TicketCreateSerializer,
@@ -552,3 +553,100 @@ class SearchView(GenericAPIView):
         for ticket in page:
             ticket.search_snippet = snippets.get(ticket.pk)  # type: ignore[attr-defined]
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+# --- saved views --------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="The agent's saved views and those shared with their teams"),
+    retrieve=extend_schema(summary="One saved view, with its live count"),
+    create=extend_schema(summary="Save a view (personal, or shared with one of your teams)"),
+    partial_update=extend_schema(summary="Change a saved view (owner, or supervisor if shared)"),
+    update=extend_schema(summary="Replace a saved view (owner, or supervisor if shared)"),
+    destroy=extend_schema(summary="Delete a saved view (owner, or supervisor if shared)"),
+)
+class SavedViewViewSet(viewsets.ModelViewSet):
+    permission_classes = AGENT_ONLY
+    serializer_class = SavedViewSerializer
+    pagination_class = ApiPagination
+
+    def get_queryset(self) -> QuerySet[SavedView]:
+        return saved_views.visible_saved_views(self.request.user)
+
+    def _with_counts(self, views: list[SavedView]) -> dict[str, Any]:
+        return {
+            **self.get_serializer_context(),
+            "counts": saved_views.saved_view_counts(self.request.user, views),
+        }
+
+    def list(self, request: Request) -> Response:
+        page = list(self.paginate_queryset(self.get_queryset()) or [])
+        data = SavedViewSerializer(page, many=True, context=self._with_counts(page)).data
+        return self.get_paginated_response(data)
+
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
+        view = self.get_object()
+        return Response(SavedViewSerializer(view, context=self._with_counts([view])).data)
+
+    def create(self, request: Request) -> Response:
+        form = SavedViewSerializer(data=request.data, context=self.get_serializer_context())
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        try:
+            view = saved_views.saved_view_save(
+                owner=request.user,
+                name=data["name"],
+                filters=data.get("filters") or {},
+                columns=data.get("columns") or [],
+                sort=data.get("sort", ""),
+                group=data.get("group"),
+            )
+        except saved_views.SavedViewError as exc:
+            return _refused(exc)
+        body = SavedViewSerializer(view, context=self._with_counts([view])).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, pk: str | None = None, partial: bool = False) -> Response:
+        view = self.get_object()
+        form = SavedViewSerializer(
+            view, data=request.data, partial=partial, context=self.get_serializer_context()
+        )
+        form.is_valid(raise_exception=True)
+        try:
+            view = saved_views.saved_view_update(
+                view=view, actor=request.user, **dict(form.validated_data)
+            )
+        except saved_views.SavedViewError as exc:
+            return _refused(exc)
+        return Response(SavedViewSerializer(view, context=self._with_counts([view])).data)
+
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        return self.update(request, pk, partial=True)
+
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        view = self.get_object()
+        try:
+            saved_views.saved_view_delete(view=view, actor=request.user)
+        except saved_views.SavedViewError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="The tickets of a saved view, in its sort",
+        responses={200: TicketSearchResultSerializer(many=True), 400: BAD_REQUEST},
+    )
+    @action(detail=True, methods=["get"], pagination_class=SearchPagination)
+    def tickets(self, request: Request, pk: str | None = None) -> Response:
+        view = self.get_object()
+        try:
+            found = saved_views.saved_view_tickets(request.user, view)
+        except SearchError as exc:
+            return Response({"q": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
+        page = self.paginate_queryset(found) or []
+        query = parse_query((view.filters or {}).get("q", "") or "")
+        snippets = search_snippets([t.pk for t in page], query)
+        for ticket in page:
+            ticket.search_snippet = snippets.get(ticket.pk)  # type: ignore[attr-defined]
+        data = TicketSearchResultSerializer(page, many=True).data
+        return self.get_paginated_response(data)

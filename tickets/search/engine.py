@@ -17,7 +17,7 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchQuery as TsQuery
 from django.contrib.postgres.search import SearchRank
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     Case,
     Exists,
@@ -44,7 +44,8 @@ _HEADLINE_OPTIONS = (
     'MaxWords=24, MinWords=8, MaxFragments=2, FragmentDelimiter=" … "'
 )
 SNIPPET_MESSAGES = 30  # the newest messages of a ticket looked at for its snippet
-SEARCH_CANDIDATES = 500  # matches ranked per query; beyond, the count shows "500+"
+SEARCH_CANDIDATES = 200  # matches ranked per query; beyond, the count shows "200+"
+PROBE_LIMIT = 5000  # matching documents read before a search counts as "common"
 
 
 class SearchError(ValueError):
@@ -83,30 +84,36 @@ def _text_match(query: SearchQuery, *, include_notes: bool, prefix: str = "") ->
 
 
 def apply_search(
-    qs: QuerySet[Ticket], user: Any, query: SearchQuery, *, include_notes: bool = True
+    qs: QuerySet[Ticket],
+    user: Any,
+    query: SearchQuery,
+    *,
+    include_notes: bool = True,
+    eager: bool = True,
 ) -> QuerySet[Ticket]:
     """Narrow `qs` by the query and annotate `search_rank` (0 without text). Raises
     `SearchError` for what the parser rejected or the database cannot resolve.
 
     With text, the candidates are the `SEARCH_CANDIDATES` most recently updated matching
     tickets, ranked among themselves: ranking every match of a common word over a million
-    tickets would cost seconds, and an agent refines a query long before page 20."""
+    tickets would cost seconds, and an agent refines a query long before page 20.
+
+    `eager` (the default) reads the candidates' ids first, and first rebuilds what the refresh
+    task has not reached yet; `eager=False` leaves both out and keeps the candidates as a
+    subquery, for counting several searches in one query."""
     if query.errors:
         raise SearchError(query.errors)
     qs = qs.filter(_conditions(user, query.conditions))
-    if query.has_text or query.excluded or query.where("from"):
+    if eager and (query.has_text or query.excluded or query.where("from")):
         documents_repair_recent()
     if query.has_text:
         matching = qs.filter(
             _text_match(query, include_notes=include_notes, prefix="search_document__")
         )
-        # Read as a literal id list (one query): the page query then fetches at most
-        # SEARCH_CANDIDATES rows by primary key, whatever the size of the desk.
-        candidates = list(
-            matching.order_by("-updated_at", "-id").values_list("pk", flat=True)[
-                : SEARCH_CANDIDATES + 1
-            ]
-        )
+        newest = matching.order_by("-updated_at", "-id").values("pk")[: SEARCH_CANDIDATES + 1]
+        if not eager:
+            return qs.filter(pk__in=newest).alias(search_rank=Value(0.0, FloatField()))
+        candidates = _candidates(qs, matching, query, include_notes=include_notes)
         if query.ticket_number is not None:
             # a ticket is found by its number even before its document exists
             candidates += list(
@@ -128,14 +135,35 @@ def apply_search(
                 default=Value(0.0),
                 output_field=FloatField(),
             )
-        # the caller's queryset again, so its joins and prefetches stay; by primary key
-        return qs.filter(pk__in=candidates).annotate(search_rank=rank)
+        # the caller's queryset again, so its joins and prefetches stay; by primary key. An
+        # alias, not an annotation: the page's count then does not rank every candidate.
+        return qs.filter(pk__in=candidates).alias(search_rank=rank)
     if query.excluded:
         hidden = SearchDocument.objects.filter(
             _text_match(SearchQuery(words=query.excluded), include_notes=include_notes)
         ).values("ticket_id")
         qs = qs.exclude(pk__in=hidden)
-    return qs.annotate(search_rank=Value(0.0, output_field=FloatField()))
+    return qs.alias(search_rank=Value(0.0, output_field=FloatField()))
+
+
+def _candidates(
+    qs: QuerySet[Ticket], matching: QuerySet[Ticket], query: SearchQuery, *, include_notes: bool
+) -> list[int]:
+    """The ids of the newest `SEARCH_CANDIDATES` (+1) visible matches, as a literal list.
+
+    First a probe reads up to `PROBE_LIMIT` matching documents through the GIN indexes
+    (sequential scans off: the planner's guess for words that never meet is often wrong).
+    When that is all of them, the few candidates are sorted by date through the primary key.
+    When there are more, matches are dense and walking the tickets newest first (the
+    `updated_at` index), testing each document, finds enough within a few thousand rows."""
+    probe = SearchDocument.objects.filter(_text_match(query, include_notes=include_notes))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        found = list(probe.values_list("ticket_id", flat=True)[: PROBE_LIMIT + 1])
+    source = matching if len(found) > PROBE_LIMIT else qs.filter(pk__in=found)
+    return list(
+        source.order_by("-updated_at", "-id").values_list("pk", flat=True)[: SEARCH_CANDIDATES + 1]
+    )
 
 
 # --- conditions --------------------------------------------------------------------------------
@@ -312,5 +340,6 @@ def search_snippets(
 
 
 def rank_order(query: SearchQuery) -> list[Any]:
-    """Best match first; equal ranks newest first."""
-    return [F("search_rank").desc(), F("updated_at").desc(), F("id").desc()]
+    """Best match first, equal ranks newest first; newest first for a query without words."""
+    newest = [F("updated_at").desc(), F("id").desc()]
+    return [F("search_rank").desc(), *newest] if query.has_text else newest

@@ -1,10 +1,12 @@
 """The search documents: one row per ticket, rebuilt in SQL, off the hot path.
 
-A ticket change (`tickets.events.ticket_changed`, sent after commit) only marks the ticket
-dirty in Redis and, when it was not dirty yet, queues `tickets.tasks.refresh_search_documents`
-a couple of seconds later. Changes within that window coalesce into one rebuild. The task
-clears the marks before it reads the rows, so a change that lands while it runs queues a new
-rebuild: nothing is lost, and a rebuild run twice writes the same row (idempotent).
+A ticket change (`tickets.events.ticket_changed`, sent after commit) only adds the ticket to
+a dirty set in Redis (one pipelined round trip); the first change of a quiet spell also queues
+`tickets.tasks.drain_search_documents` a couple of seconds later. Changes within that window
+coalesce: a ticket changed ten times is rebuilt once, and a burst of a thousand tickets is
+rebuilt in two statements. The drain clears its flag before it pops the ids, so a change that
+lands while it runs queues the next drain: nothing is lost, and a rebuild run twice writes the
+same row (idempotent).
 
 Staleness window: the task runs `SEARCH_REFRESH_DELAY` seconds (2 s) plus the queue's latency
 after the commit — a few seconds with an idle `search` worker. Searches do not wait for it:
@@ -13,7 +15,8 @@ still missing or older than their ticket (`documents_repair_recent`, at most 200
 the `updated_at` index), so what was just written is found at once even with no worker
 running. Older gaps (a lost task more than 15 minutes ago, rows written with COPY) wait for
 `manage.py rebuild_search_index` (or `--missing` for tickets that have no document yet). If a
-task is lost, its mark expires after `DIRTY_TTL` and the next change queues a rebuild again.
+drain task is lost, its flag expires after `DIRTY_TTL` and the next change queues a drain
+again (the dirty ids wait in Redis meanwhile).
 A contact's or organisation's rename reaches its tickets only through the task (it does not
 change the tickets' `updated_at`).
 """
@@ -25,7 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from django.core.cache import cache
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -33,7 +36,7 @@ log = logging.getLogger(__name__)
 
 SEARCH_CONFIG = "english"
 SEARCH_REFRESH_DELAY = 2  # seconds: changes of one ticket within this window coalesce
-DIRTY_TTL = 120  # seconds a dirty mark lives when its task never runs
+DIRTY_TTL = 60  # seconds the "drain queued" flag lives when its task never runs
 MAX_TEXT = 20_000  # characters of one message that are indexed
 MAX_DOCUMENT_TEXT = 400_000  # characters of a ticket's messages (tsvector stops at 1 MB)
 _PUBLIC_KINDS = ("customer", "reply")
@@ -53,7 +56,8 @@ SELECT
     setweight(to_tsvector(%(config)s::regconfig,
         concat_ws(' ', msg.note_text, att.note_names)), 'C'),
     lower(concat_ws(' ', c.name, ids.vals, ids.digits, o.name)),
-    now()
+    -- "covers the ticket as of its updated_at", whatever the clocks of app and database say
+    greatest(clock_timestamp(), t.updated_at)
 FROM tickets_ticket t
 JOIN tickets_contact c ON c.id = t.contact_id
 LEFT JOIN tickets_organisation o ON o.id = coalesce(t.organisation_id, c.organisation_id)
@@ -219,30 +223,99 @@ def _drop_gin_indexes() -> list[str]:
 
 
 # --- scheduling ----------------------------------------------------------------------------------
+#
+# A change costs one Redis round trip: SADD the id to a dirty set and SET NX a "drain queued"
+# flag, pipelined. Only the change that finds no drain queued publishes a Celery task (at most
+# one every SEARCH_REFRESH_DELAY seconds, however fast tickets change); the drain clears the
+# flag first, then pops ids in batches, so an id added while it runs either is popped by it or
+# queues the next drain. Ids are put back when a batch fails, for the retry.
+
+DRAIN_BATCH = 500  # tickets rebuilt per statement by the drain
+DRAIN_ROUNDS = 20  # batches per task before it hands over to a fresh one
+_redis_client: Any = None
 
 
-def _ticket_key(ticket_id: int) -> str:
-    return f"search:dirty:ticket:{ticket_id}"
+def _redis() -> Any:
+    global _redis_client  # noqa: PLW0603 - one connection pool per process
+    if _redis_client is None:
+        import redis
+
+        _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+    return _redis_client
 
 
-def _contact_key(contact_id: int) -> str:
-    return f"search:dirty:contact:{contact_id}"
+def _key(name: str) -> str:
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "hd")
+    return f"{prefix}:search:{name}"
+
+
+TICKETS_SET, CONTACTS_SET, DRAIN_FLAG = "dirty:tickets", "dirty:contacts", "drain"
 
 
 def schedule_ticket_refresh(ticket_ids: Iterable[int]) -> None:
-    """Mark tickets dirty; queue one rebuild for those that were clean. Call after commit."""
-    from ..tasks import refresh_search_documents
-
-    fresh = [tid for tid in {int(t) for t in ticket_ids} if _mark(_ticket_key(tid))]
-    if fresh:
-        _queue(refresh_search_documents, fresh, clear_ticket_marks)
+    """Mark tickets dirty; the drain task rebuilds them shortly. Call after commit."""
+    _mark(TICKETS_SET, [int(t) for t in ticket_ids])
 
 
 def schedule_contact_refresh(contact_id: int) -> None:
-    from ..tasks import refresh_contact_search_documents
+    _mark(CONTACTS_SET, [int(contact_id)])
 
-    if _mark(_contact_key(contact_id)):
-        _queue(refresh_contact_search_documents, [contact_id], clear_contact_marks)
+
+def _mark(set_name: str, ids: list[int]) -> None:
+    if not ids:
+        return
+    from ..tasks import (
+        drain_search_documents,
+        refresh_contact_search_documents,
+        refresh_search_documents,
+    )
+
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        pipe.sadd(_key(set_name), *ids)
+        pipe.set(_key(DRAIN_FLAG), 1, nx=True, ex=DIRTY_TTL)
+        _, first = pipe.execute()
+        if first:
+            drain_search_documents.apply_async(countdown=SEARCH_REFRESH_DELAY)
+        return
+    except Exception:  # noqa: BLE001 - a missed mark must not fail a write already committed
+        log.warning("search: could not mark %s %s dirty; refreshing directly", set_name, ids)
+    direct = (
+        refresh_search_documents if set_name == TICKETS_SET else refresh_contact_search_documents
+    )
+    try:
+        direct.apply_async(args=[ids], countdown=SEARCH_REFRESH_DELAY)
+    except Exception:  # noqa: BLE001 - the search repairs recent tickets itself
+        log.warning("search: refresh of %s not queued", ids, exc_info=True)
+
+
+def drain_dirty() -> int:
+    """Rebuild the documents of every dirty ticket and contact; returns how many were written.
+    Hands over to a fresh task after DRAIN_ROUNDS batches so one task never runs for long."""
+    client = _redis()
+    client.delete(_key(DRAIN_FLAG))
+    written = 0
+    for _ in range(DRAIN_ROUNDS):
+        tickets = [int(i) for i in client.spop(_key(TICKETS_SET), DRAIN_BATCH) or []]
+        contacts = [int(i) for i in client.spop(_key(CONTACTS_SET), DRAIN_BATCH // 10) or []]
+        if not tickets and not contacts:
+            return written
+        try:
+            written += documents_refresh(ticket_ids=tickets)
+            written += documents_refresh_for_contacts(contact_ids=contacts)
+        except Exception:
+            # put them back for the retry (or the next drain)
+            if tickets:
+                client.sadd(_key(TICKETS_SET), *tickets)
+            if contacts:
+                client.sadd(_key(CONTACTS_SET), *contacts)
+            raise
+    if client.scard(_key(TICKETS_SET)) or client.scard(_key(CONTACTS_SET)):
+        from ..tasks import drain_search_documents
+
+        if client.set(_key(DRAIN_FLAG), 1, nx=True, ex=DIRTY_TTL):
+            drain_search_documents.apply_async()
+    return written
 
 
 def schedule_organisation_refresh(organisation_id: int) -> None:
@@ -252,29 +325,5 @@ def schedule_organisation_refresh(organisation_id: int) -> None:
         refresh_organisation_search_documents.apply_async(
             args=[organisation_id], countdown=SEARCH_REFRESH_DELAY
         )
-    except Exception:  # noqa: BLE001 - see _queue
-        log.warning("search: refresh of organisation %s not queued", organisation_id)
-
-
-def clear_ticket_marks(ticket_ids: Iterable[int]) -> None:
-    cache.delete_many([_ticket_key(int(t)) for t in ticket_ids])
-
-
-def clear_contact_marks(contact_ids: Iterable[int]) -> None:
-    cache.delete_many([_contact_key(int(c)) for c in contact_ids])
-
-
-def _mark(key: str) -> bool:
-    try:
-        return bool(cache.add(key, 1, timeout=DIRTY_TTL))
-    except Exception:  # noqa: BLE001 - without Redis, refresh every time rather than never
-        log.warning("search: could not mark %s dirty", key, exc_info=True)
-        return True
-
-
-def _queue(task: Any, ids: list[int], clear: Callable[[Iterable[int]], None]) -> None:
-    try:
-        task.apply_async(args=[ids], countdown=SEARCH_REFRESH_DELAY)
     except Exception:  # noqa: BLE001 - a missed refresh must not fail a write already committed
-        log.warning("search: refresh of %s not queued", ids, exc_info=True)
-        clear(ids)  # so the next change tries again at once
+        log.warning("search: refresh of organisation %s not queued", organisation_id)

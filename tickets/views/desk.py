@@ -18,13 +18,14 @@ from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import forms, selectors, services
+from .. import forms, saved_views, selectors, services
 from ..access import access_contact_by_id, access_ticket_by_number
 from ..identities import InvalidIdentity
-from ..models import Contact, Group, Identity, Macro, Ticket
+from ..models import Contact, Group, Identity, Macro, SavedView, Ticket
 from ..pagination import CappedPaginator
 from ..remote_images import remote_image_sources
 from ..roles import is_agent, may_merge_contacts
@@ -68,7 +69,8 @@ def _vary(response: HttpResponse) -> HttpResponse:
 @agent_required
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
-    filters = forms.QueueFilterForm(request.GET)
+    saved = _saved_view(request)
+    filters = forms.QueueFilterForm(_queue_data(request, saved))
     query = filters.to_query()
     search_errors: list[str] = []
     try:
@@ -83,16 +85,46 @@ def queue(request: HttpRequest) -> HttpResponse:
         "page": page,
         "search_errors": search_errors,
         "search_help": SEARCH_HELP,
-        "explicit_view": "view" in request.GET,
+        "explicit_view": "view" in request.GET or bool(saved and "view" in saved.filters),
         "counts": selectors.queue_counts(request.user),
         "views": selectors.QUEUE_VIEWS,
-        "view_label": selectors.QUEUE_VIEWS[query.view],
+        "view_label": saved.name if saved else selectors.QUEUE_VIEWS[query.view],
         "page_query": _without_page(request),
+        **_saved_views_context(request, saved),
     }
     if wants_partial(request):
         return _vary(render(request, "tickets/_queue_partial.html", context))
     context.update(groups=selectors.all_groups(), agents=selectors.agents(), sorts=selectors.SORTS)
     return _vary(render(request, "tickets/queue.html", context))
+
+
+def _saved_view(request: HttpRequest) -> SavedView | None:
+    raw = request.GET.get("saved", "")
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise Http404("No such view.")
+    return saved_views.access_saved_view_by_id(request.user, int(raw))
+
+
+def _queue_data(request: HttpRequest, saved: SavedView | None) -> dict[str, Any]:
+    """The saved view's filters, then whatever the agent changed on top of them."""
+    data: dict[str, Any] = saved_views.form_data(saved) if saved else {}
+    data.update({k: v for k, v in request.GET.items() if k not in ("saved", "page")})
+    return data
+
+
+def _saved_views_context(request: HttpRequest, saved: SavedView | None) -> dict[str, Any]:
+    views = list(saved_views.visible_saved_views(request.user))
+    counts = saved_views.saved_view_counts(request.user, views)
+    return {
+        "saved_view": saved,
+        "saved_views": [(v, counts[v.pk]) for v in views],
+        "saved_view_changeable": saved is not None and saved_views.may_change(request.user, saved),
+        "columns": saved_views.columns_of(saved),
+        "all_columns": SavedView.COLUMNS,
+        "my_groups": selectors.groups_of(request.user),
+    }
 
 
 SEARCH_HELP = (
@@ -445,3 +477,46 @@ def attachment_inline(request: HttpRequest, attachment_id: int) -> HttpResponseB
     if response is None:
         raise Http404("No such image.")
     return response
+
+
+# --- saved views -------------------------------------------------------------------------------
+
+
+@agent_required
+@require_POST
+def saved_view_save(request: HttpRequest) -> HttpResponse:
+    """Save the queue's current filters (hidden fields of the form) under a name."""
+    form = forms.SavedViewForm(request.POST, groups=selectors.groups_of(request.user))
+    if not form.is_valid():
+        messages.error(request, form_errors(form))
+        return redirect("desk:queue")
+    data = form.cleaned_data
+    share = data["share_with"]
+    group = Group.objects.filter(pk=share).first() if share else None
+    filters = {k: request.POST.get(k, "") for k in saved_views.FILTER_KEYS}
+    try:
+        view = saved_views.saved_view_save(
+            owner=request.user,
+            name=data["name"],
+            filters=filters,
+            columns=data["columns"],
+            sort=data["sort"],
+            group=group,
+        )
+    except saved_views.SavedViewError as exc:
+        messages.error(request, str(exc))
+        return redirect("desk:queue")
+    messages.success(request, f"View “{view.name}” saved.")
+    return redirect(f"{reverse('desk:queue')}?saved={view.pk}")
+
+
+@agent_required
+@require_POST
+def saved_view_delete(request: HttpRequest, view_id: int) -> HttpResponse:
+    view = saved_views.access_saved_view_by_id(request.user, view_id)
+    try:
+        saved_views.saved_view_delete(view=view, actor=request.user)
+    except saved_views.SavedViewError as exc:
+        raise PermissionDenied(str(exc)) from exc
+    messages.success(request, f"View “{view.name}” deleted.")
+    return redirect("desk:queue")
