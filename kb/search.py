@@ -34,7 +34,7 @@ from django.db.models.expressions import RawSQL
 
 from . import embeddings, selectors
 from .models import Article, ArticleQuestion
-from .services import search_config_for
+from .services import fold, search_config_for
 
 CANDIDATES = 50
 # Tuned on tests/kb/eval (see `manage.py kb_eval`): semantic similarity is the strongest single
@@ -70,7 +70,7 @@ class SearchResult:
 
 
 def tsquery_text(query: str, *, prefix: bool) -> str:
-    words = [w for w in _WORD.findall(query.lower()) if w.strip("_")][:32]
+    words = [w for w in _WORD.findall(fold(query).lower()) if w.strip("_")][:32]
     if not words:
         return ""
     parts = [w.replace("_", "") for w in words]
@@ -88,7 +88,7 @@ def fts_ranking(
     text = tsquery_text(query, prefix=prefix)
     if not text:
         return []
-    tsq = "to_tsquery(%s::regconfig, unaccent(%s))"
+    tsq = "to_tsquery(%s::regconfig, %s)"
     rows = (
         base.alias(
             matched=RawSQL(  # noqa: S611 (constant SQL, values as parameters)
@@ -109,19 +109,67 @@ def fts_ranking(
     return [(pk, float(rank)) for pk, rank in rows]
 
 
-def trigram_ranking(base: Any, *, query: str) -> list[tuple[int, float]]:
-    cleaned = " ".join(_WORD.findall(query.lower()))[:300]
+def trigram_ranking(
+    base: Any, *, query: str, backend: str | None = None
+) -> list[tuple[int, float]]:
+    """pg_trgm's similarity of the query to the title and questions; computed in the process
+    where the server has no pg_trgm (the embedded PostgreSQL), by the same definition."""
+    cleaned = " ".join(_WORD.findall(fold(query).lower()))[:300]
     if len(cleaned) < 3:
         return []
+    if (backend or trigram_backend()) == "python":
+        return _trigram_python(base, cleaned)
     rows = (
         base.annotate(
             sim=RawSQL("similarity(%s, kb_article.trigram_text)", [cleaned], FloatField())
         )
-        .filter(sim__gt=0.05)
+        .filter(sim__gt=TRIGRAM_MIN)
         .order_by("-sim", "id")
         .values_list("id", "sim")[:CANDIDATES]
     )
-    return [(pk, float(sim)) for pk, sim in rows]
+    return [(pk, round(float(sim), SCORE_DECIMALS)) for pk, sim in rows]
+
+
+TRIGRAM_MIN = 0.05
+
+
+def trigrams(text: str) -> frozenset[str]:
+    """pg_trgm's trigram set: each alphanumeric word, lower-cased, padded "  word "."""
+    found: set[str] = set()
+    for word in re.findall(r"[^\W_]+", text.lower()):
+        padded = f"  {word} "
+        found.update(padded[i : i + 3] for i in range(len(padded) - 2))
+    return frozenset(found)
+
+
+def _trigram_python(base: Any, cleaned: str) -> list[tuple[int, float]]:
+    wanted = trigrams(cleaned)
+    if not wanted:
+        return []
+    index = _load_matrix().trigrams
+    scored: list[tuple[int, float]] = []
+    for pk in base.values_list("id", flat=True):
+        have = index.get(pk)
+        if not have:
+            continue
+        common = len(wanted & have)
+        sim = common / (len(wanted) + len(have) - common)
+        if sim > TRIGRAM_MIN:
+            scored.append((pk, round(sim, SCORE_DECIMALS)))
+    scored.sort(key=lambda r: (-r[1], r[0]))
+    return scored[:CANDIDATES]
+
+
+_trgm_support: dict[str, bool] = {}
+
+
+def trigram_backend() -> str:
+    key = str(connection.settings_dict.get("NAME"))
+    if key not in _trgm_support:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
+            _trgm_support[key] = cursor.fetchone() is not None
+    return "sql" if _trgm_support[key] else "python"
 
 
 _vector_support: dict[str, bool] = {}
@@ -189,6 +237,7 @@ class _Matrix:
     article_ids: np.ndarray
     weights: np.ndarray
     vectors: np.ndarray
+    trigrams: dict[int, frozenset[str]]
 
 
 _matrix: _Matrix | None = None
@@ -217,9 +266,11 @@ def _load_matrix() -> _Matrix:
         ids: list[int] = []
         weights: list[float] = []
         rows: list[list[float]] = []
-        for pk, title_vec, body_vec in Article.objects.values_list(
-            "id", "embedding", "body_embedding"
+        grams: dict[int, frozenset[str]] = {}
+        for pk, title_vec, body_vec, trigram_text in Article.objects.values_list(
+            "id", "embedding", "body_embedding", "trigram_text"
         ).iterator(chunk_size=2000):
+            grams[pk] = trigrams(trigram_text)
             if title_vec:
                 ids.append(pk)
                 weights.append(1.0)
@@ -247,6 +298,7 @@ def _load_matrix() -> _Matrix:
             article_ids=np.asarray(ids, dtype=np.int64),
             weights=np.asarray(weights, dtype=np.float32),
             vectors=matrix,
+            trigrams=grams,
         )
         return _matrix
 
@@ -309,11 +361,11 @@ def confidence_of(hits: list[Hit], rankings: dict[str, list[tuple[int, float]]])
 # --- the entry point ---------------------------------------------------------------------------
 
 
-def base_queryset(user: Any, *, locale: str) -> tuple[Any, str]:
+def base_queryset(user: Any, *, locale: str, customer_facing: bool = False) -> tuple[Any, str]:
     """The articles `user` may read in `locale`; when that locale has none, every locale."""
-    base = selectors.readable_articles(user, locale=locale)
+    base = selectors.readable_articles(user, locale=locale, customer_facing=customer_facing)
     if locale and not base.exists():
-        return selectors.readable_articles(user), "simple"
+        return selectors.readable_articles(user, customer_facing=customer_facing), "simple"
     return base, search_config_for(locale)
 
 
@@ -327,10 +379,11 @@ def search(
     prefix: bool = False,
     backend: str | None = None,
     with_snippets: bool = True,
+    customer_facing: bool = False,
 ) -> SearchResult:
     started = time.perf_counter()
     query = (query or "").strip()[:500]
-    base, config = base_queryset(user, locale=locale)
+    base, config = base_queryset(user, locale=locale, customer_facing=customer_facing)
     rankings: dict[str, list[tuple[int, float]]] = {}
     if query:
         if "fts" in signals:
@@ -368,7 +421,7 @@ def _attach_snippets(hits: list[Hit], *, query: str, config: str) -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT id, ts_headline(%s::regconfig, body_text,"
-                " to_tsquery(%s::regconfig, unaccent(%s)), %s)"
+                " to_tsquery(%s::regconfig, %s), %s)"
                 " FROM kb_article WHERE id = ANY(%s)",
                 [config, config, text, options, ids],
             )
