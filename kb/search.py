@@ -41,6 +41,9 @@ CANDIDATES = 50
 # signal on customer wording; the lexical ones break its near-ties and carry exact terms.
 RRF_K = 5
 SIGNAL_WEIGHTS = {"fts": 0.7, "trigram": 0.3, "semantic": 2.0}
+# below this cosine a text is unrelated (the top match of 99% of the labelled questions is above
+# it, of nonsense and off-topic questions below): it is no result at all
+SEMANTIC_MIN = 0.22
 BODY_WEIGHT = 0.85  # a match on the body counts a little less than on the title or a question
 SCORE_DECIMALS = 4
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -224,7 +227,9 @@ def _semantic_pgvector(base: Any, vector: np.ndarray) -> list[tuple[int, float]]
             SELECT k.article_id, 1 - (k.embedding::vector({dims}) <=> q.v)
               FROM kb_articlequestion k, q WHERE k.article_id IN (SELECT id FROM readable)
                 AND k.embedding IS NOT NULL
-        ) units GROUP BY article_id ORDER BY score DESC, article_id LIMIT {CANDIDATES}
+        ) units GROUP BY article_id
+        HAVING round(max(s)::numeric, {SCORE_DECIMALS}) >= {SEMANTIC_MIN}
+        ORDER BY score DESC, article_id LIMIT {CANDIDATES}
     """  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, [literal, *readable_params])
@@ -322,9 +327,8 @@ def _semantic_numpy(base: Any, vector: np.ndarray) -> list[tuple[int, float]]:
     for pk, sim in zip(ids.tolist(), sims.tolist(), strict=True):
         if sim > best.get(pk, -2.0):
             best[pk] = sim
-    ranked = sorted(
-        ((pk, round(sim, SCORE_DECIMALS)) for pk, sim in best.items()), key=lambda r: (-r[1], r[0])
-    )
+    rounded = ((pk, round(sim, SCORE_DECIMALS)) for pk, sim in best.items())
+    ranked = sorted((r for r in rounded if r[1] >= SEMANTIC_MIN), key=lambda r: (-r[1], r[0]))
     return ranked[:CANDIDATES]
 
 

@@ -101,11 +101,7 @@ def article(request: HttpRequest, locale: str, slug: str) -> HttpResponse:
     rendered = render_markdown(found.body)
     search_id = request.GET.get("s", "")
     query = request.GET.get("q", "")[:200]
-    contact = (
-        reverse("portal:new")
-        + "?"
-        + urlencode({"subject": found.title, "kb_article": found.pk, "kb_search": query})
-    )
+    contact = contact_url(request, article=found, query=query)
     return render(
         request,
         "kb/article.html",
