@@ -37,9 +37,14 @@ def test_home_lists_categories_popular_and_recent_with_flat_queries(
     body = response.content.decode()
     assert response.status_code == 200
     assert "How can we help?" in body
-    assert "Orders" in body and "Popular articles" in body
+    assert "Orders" in body and "Recently updated" in body
     assert "Issuing a goodwill refund" not in body  # internal
     assert client.get("/help/").status_code == 302
+    assert "Popular articles" not in body  # nothing read yet: popular would repeat recent
+    client.get(demo["demo-return"].get_absolute_url())
+    body = client.get("/help/en/").content.decode()
+    popular = body[body.index("Popular articles") :]
+    assert popular.index("Return an item") < popular.index("Recently updated")
 
 
 def test_an_article_page_has_breadcrumbs_toc_faq_related_and_canonical(
