@@ -1,16 +1,19 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.test import override_settings
 
 from kb import search
 from kb.evaluation import calibrate, evaluate
+from kb.importing import import_lines
 from kb.models import Article, SearchClick, SearchLog
 from kb.services import search_click_record
-from tests.kb.conftest import publish
+from tests.kb.conftest import EVAL_DIR, publish
 
 pytestmark = pytest.mark.django_db
 anonymous = AnonymousUser()
@@ -124,23 +127,42 @@ def test_pgvector_and_numpy_rank_the_same(eval_set: Any) -> None:
 
 
 def test_relevance_on_the_labelled_set_stays_above_its_floor(eval_set: Any) -> None:
-    """Regression floor for tests/kb/eval (26 articles × 10 customer questions): the figures
-    measured when it was tuned were fusion 77.7% top-1 and 95% top-3."""
+    """Regression floor for tests/kb/eval (26 articles, each with two questions of its own, and
+    10 customer questions each to find them). Measured when tuned: fusion 78.1% top-1, 94.2%
+    top-3; the bot at its threshold answered 58.5%, 94.7% of them right, no off-topic one."""
     labelled, negatives = eval_set
     report = evaluate(labelled, negatives=negatives, backend="numpy")
     fusion = report.accuracy["fusion"].as_dict()
-    assert fusion["top1"] >= 0.74
+    assert fusion["top1"] >= 0.75
     assert fusion["top3"] >= 0.92
     assert report.accuracy["semantic"].as_dict()["top1"] >= 0.75
     assert report.accuracy["fts"].as_dict()["top3"] >= 0.75
-    # the bot's threshold: at least 90% of its answers right, and no off-topic question answered
-    from django.conf import settings
-
     stats = report.bot_at(settings.KB_BOT_THRESHOLD)
-    assert stats["precision"] >= 0.9
+    assert stats["precision"] >= 0.92
     assert stats["negatives_answered"] == 0
-    assert stats["answer_rate"] >= 0.4
-    assert calibrate(report, min_precision=0.9) <= settings.KB_BOT_THRESHOLD + 0.05
+    assert stats["answer_rate"] >= 0.5
+    assert calibrate(report, min_precision=0.92) <= settings.KB_BOT_THRESHOLD + 0.05
+
+
+def test_relevance_with_five_example_questions_per_article(db: Any) -> None:
+    """Few-shot: each article also carries five of its customer questions; the other five are
+    asked. Measured when tuned: fusion 86.9% top-1, 95.4% top-3."""
+    labelled = json.loads((EVAL_DIR / "questions.json").read_text(encoding="utf-8"))
+    negatives = json.loads((EVAL_DIR / "negatives.json").read_text(encoding="utf-8"))
+    lines = []
+    for raw in (EVAL_DIR / "articles.jsonl").read_text(encoding="utf-8").splitlines():
+        record = json.loads(raw)
+        record["questions"] += labelled[record["external_id"]][:5]
+        lines.append(json.dumps(record))
+    assert all(r.action == "created" for r in import_lines(lines))
+    held_out = {key: questions[5:] for key, questions in labelled.items()}
+    report = evaluate(held_out, negatives=negatives)
+    fusion = report.accuracy["fusion"].as_dict()
+    assert fusion["top1"] >= 0.84
+    assert fusion["top3"] >= 0.93
+    stats = report.bot_at(settings.KB_BOT_THRESHOLD)
+    assert stats["precision"] >= 0.92
+    assert stats["answer_rate"] >= 0.55
 
 
 def test_python_trigrams_rank_like_pg_trgm(eval_set: Any) -> None:
