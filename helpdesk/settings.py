@@ -305,7 +305,7 @@ KB_VECTOR_BACKEND = env.str("KB_VECTOR_BACKEND", default="auto")
 if KB_VECTOR_BACKEND not in ("auto", "numpy", "pgvector"):
     raise ImproperlyConfigured("KB_VECTOR_BACKEND must be auto, numpy or pgvector.")
 # The bot answers only above this search confidence (calibrated with `manage.py kb_eval`).
-KB_BOT_THRESHOLD = env.float("KB_BOT_THRESHOLD", default=0.45)
+KB_BOT_THRESHOLD = env.float("KB_BOT_THRESHOLD", default=0.5)
 KB_DEFAULT_LOCALE = env.str("KB_DEFAULT_LOCALE", default="en")
 
 # --- API -------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.generic.base import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from kb import views as kb_views
 from tickets.views.home import home
 
 urlpatterns = [
@@ -19,6 +20,9 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("desk/", include("tickets.urls")),
     path("portal/", include("tickets.portal_urls")),
+    path("help/", include("kb.urls")),
+    path("sitemap.xml", kb_views.sitemap, name="sitemap"),
+    path("api/v1/", include("kb.api.urls")),
     path("api/v1/", include("tickets.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # the split view serves Swagger UI's start-up script from a URL of ours (no inline script)

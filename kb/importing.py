@@ -2,8 +2,9 @@
 
 `{"external_id", "title", "body" (Markdown), "category": "Cards/Delivery", "locale": "en",
 "visibility": "public", "questions": [...], "tags": [...]}`, plus the optional `status`
-(default published), `publish_at` (ISO 8601) and `translation_of` (the external id of the same
-article in another locale). Lines are keyed by `external_id`: importing again updates the
+(default published), `publish_at` (ISO 8601), `translation_of` (the external id of the same
+article in another locale) and `related` (external ids of related articles already imported;
+the link goes both ways, so a later line may name an earlier one). Lines are keyed by `external_id`: importing again updates the
 article, recording a revision only when its words changed.
 """
 
@@ -13,6 +14,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from django.db import transaction
@@ -22,9 +24,10 @@ from . import services
 from .models import Article, ArticleGroup, Visibility
 from .services import KbError
 
+DEMO_ARTICLES = Path(__file__).resolve().parent / "fixtures" / "demo_articles.jsonl"
 FIELDS = {
     "external_id", "title", "body", "category", "locale", "visibility", "questions", "tags",
-    "status", "publish_at", "translation_of",
+    "status", "publish_at", "translation_of", "related",
 }  # fmt: skip
 
 
@@ -99,72 +102,92 @@ def import_record(record: Any, *, author: Any = None) -> tuple[str, Article]:
     tags = _strings(record, "tags")
     publish_at = _publish_at(record)
     translation_of = _string(record, "translation_of").strip()
+    related = _strings(record, "related")
 
     with transaction.atomic():
-        category = services.category_ensure_path(path=_string(record, "category"))
-        existing = Article.objects.select_related("group").filter(external_id=external_id).first()
-        if existing is None and external_id.startswith("article-"):
-            # a line exported from an article that had no external id: adopt that article
-            pk = external_id.removeprefix("article-")
-            if pk.isdigit():
-                existing = Article.objects.filter(pk=int(pk), external_id__isnull=True).first()
-        if existing is None:
-            group: ArticleGroup | None = None
-            if translation_of:
-                source = Article.objects.filter(external_id=translation_of).first()
-                if source is None:
-                    raise KbError(f"'translation_of' names an unknown article {translation_of!r}.")
-                group = source.group
-            article = services.article_create(
-                title=title,
-                body=body,
-                locale=locale,
-                questions=questions,
-                group=group,
-                category=category,
-                visibility=visibility,
-                status=status,
-                publish_at=publish_at,
-                external_id=external_id,
-                tags=tags,
-                author=author,
-            )
-            if group is not None:
-                services.group_update(
-                    group=group, category=category, visibility=visibility,
-                    organisations=list(group.organisations.all()), tags=tags,
-                )  # fmt: skip
-            return "created", article
-        if existing.locale != locale:
-            raise KbError(
-                f"article {external_id!r} is in {existing.locale}; its locale cannot change."
-            )
-        if existing.external_id is None:
-            existing.external_id = external_id
-            existing.save(update_fields=["external_id"])
-        changed = services.article_update(
-            article=existing, title=title, body=body, questions=questions, author=author,
-            note="Imported",
+        action, article = _import(
+            external_id=external_id, title=title, body=body, locale=locale,
+            visibility=visibility, status=status, questions=questions, tags=tags,
+            publish_at=publish_at, translation_of=translation_of,
+            category_path=_string(record, "category"), author=author,
         )  # fmt: skip
-        group = existing.group
-        before = (
-            group.category_id,
-            group.visibility,
-            sorted(group.tags.values_list("name", flat=True)),
+        if "related" in record:
+            groups = ArticleGroup.objects.filter(articles__external_id__in=related).distinct()
+            before = set(article.group.related.values_list("id", flat=True))
+            services.group_set_related(group=article.group, related=list(groups))
+            after = set(article.group.related.values_list("id", flat=True))
+            if action == "unchanged" and before != after:
+                action = "updated"
+        return action, article
+
+
+def _import(
+    *, external_id: str, title: str, body: str, locale: str, visibility: str, status: str,
+    questions: list[str], tags: list[str], publish_at: datetime | None, translation_of: str,
+    category_path: str, author: Any,
+) -> tuple[str, Article]:  # fmt: skip
+    category = services.category_ensure_path(path=category_path)
+    existing = Article.objects.select_related("group").filter(external_id=external_id).first()
+    if existing is None and external_id.startswith("article-"):
+        # a line exported from an article that had no external id: adopt that article
+        pk = external_id.removeprefix("article-")
+        if pk.isdigit():
+            existing = Article.objects.filter(pk=int(pk), external_id__isnull=True).first()
+    if existing is None:
+        group: ArticleGroup | None = None
+        if translation_of:
+            source = Article.objects.filter(external_id=translation_of).first()
+            if source is None:
+                raise KbError(f"'translation_of' names an unknown article {translation_of!r}.")
+            group = source.group
+        article = services.article_create(
+            title=title,
+            body=body,
+            locale=locale,
+            questions=questions,
+            group=group,
+            category=category,
+            visibility=visibility,
+            status=status,
+            publish_at=publish_at,
+            external_id=external_id,
+            tags=tags,
+            author=author,
         )
-        services.group_update(
-            group=group, category=category, visibility=visibility,
-            organisations=list(group.organisations.all()), tags=tags,
-        )  # fmt: skip
-        after = (
-            group.category_id,
-            group.visibility,
-            sorted(group.tags.values_list("name", flat=True)),
-        )
-        if existing.status != status or existing.publish_at != publish_at:
-            services.article_set_status(article=existing, status=status, publish_at=publish_at)
-            changed = True
-        return ("updated" if changed or before != after else "unchanged"), existing
+        if group is not None:
+            services.group_update(
+                group=group, category=category, visibility=visibility,
+                organisations=list(group.organisations.all()), tags=tags,
+            )  # fmt: skip
+        return "created", article
+    if existing.locale != locale:
+        raise KbError(f"article {external_id!r} is in {existing.locale}; its locale cannot change.")
+    if existing.external_id is None:
+        existing.external_id = external_id
+        existing.save(update_fields=["external_id"])
+    changed = services.article_update(
+        article=existing, title=title, body=body, questions=questions, author=author,
+        note="Imported",
+    )  # fmt: skip
+    group = existing.group
+    before = (
+        group.category_id,
+        group.visibility,
+        sorted(group.tags.values_list("name", flat=True)),
+    )
+    services.group_update(
+        group=group, category=category, visibility=visibility,
+        organisations=list(group.organisations.all()), tags=tags,
+    )  # fmt: skip
+    after = (
+        group.category_id,
+        group.visibility,
+        sorted(group.tags.values_list("name", flat=True)),
+    )
+    if existing.status != status or existing.publish_at != publish_at:
+        services.article_set_status(article=existing, status=status, publish_at=publish_at)
+        changed = True
+    return ("updated" if changed or before != after else "unchanged"), existing
 
 
 def import_lines(lines: Iterable[str], *, author: Any = None) -> Iterator[LineResult]:

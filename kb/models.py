@@ -140,7 +140,6 @@ class Article(models.Model):
         ]
         indexes = [
             GinIndex(fields=["search_vector"], name="kb_article_fts"),
-            GinIndex(fields=["trigram_text"], name="kb_article_trgm", opclasses=["gin_trgm_ops"]),
             models.Index(fields=["status", "locale"], name="kb_article_status_locale"),
         ]
 

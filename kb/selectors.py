@@ -56,9 +56,17 @@ def published_filter() -> Q:
     )
 
 
-def readable_articles(user: Any, *, locale: str | None = None) -> QuerySet[Article]:
-    """Published articles (their publish time reached) that `user` may read."""
+def readable_articles(
+    user: Any, *, locale: str | None = None, customer_facing: bool = False
+) -> QuerySet[Article]:
+    """Published articles (their publish time reached) that `user` may read.
+
+    `customer_facing`: what is said on a customer's behalf (the answer bot) never uses internal
+    articles, whoever asks.
+    """
     qs = Article.objects.filter(published_filter()).filter(visibility_filter(user))
+    if customer_facing:
+        qs = qs.exclude(group__visibility=Visibility.INTERNAL)
     if locale:
         qs = qs.filter(locale=locale)
     return qs
@@ -182,3 +190,23 @@ def vote_counts(article: Article) -> dict[str, int]:
         yes=Count("id", filter=Q(helpful=True)), no=Count("id", filter=Q(helpful=False))
     )
     return {"helpful": row["yes"] or 0, "unhelpful": row["no"] or 0}
+
+
+def category_trail(category: Category | None) -> list[Category]:
+    """The category and its ancestors, root first (the breadcrumbs)."""
+    trail: list[Category] = []
+    node = category
+    while node is not None and node not in trail:
+        trail.append(node)
+        node = node.parent
+    return list(reversed(trail))
+
+
+def category_url_path(category: Category) -> str:
+    return "/".join(c.slug for c in category_trail(category))
+
+
+def available_locales(user: Any) -> list[str]:
+    return sorted(
+        set(readable_articles(user).order_by().values_list("locale", flat=True).distinct())
+    )

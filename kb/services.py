@@ -8,6 +8,7 @@ text that its index does not.
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +49,13 @@ SEARCH_CONFIGS = {
     "pt": "portuguese", "ro": "romanian", "ru": "russian", "sv": "swedish", "tr": "turkish",
 }  # fmt: skip
 BODY_EMBED_CHARS = 2000
+
+
+def fold(text: str) -> str:
+    """Accents off ("réinitialiser" → "reinitialiser"), in Python: the embedded PostgreSQL has
+    no `unaccent` extension, and index and query must fold the same way."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def search_config_for(locale: str) -> str:
@@ -146,7 +154,7 @@ def article_reindex(*, article: Article) -> None:
     )
     Article.objects.filter(pk=article.pk).update(
         search_config=config,
-        trigram_text=" \n".join([article.title, *(q.text for q in questions)]).lower(),
+        trigram_text=fold(" \n".join([article.title, *(q.text for q in questions)])).lower(),
         body_text=body_text,
         embedding=[float(x) for x in vectors[0]],
         body_embedding=[float(x) for x in vectors[1]],
@@ -156,17 +164,17 @@ def article_reindex(*, article: Article) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE kb_article SET search_vector ="
-            " setweight(to_tsvector(%s::regconfig, unaccent(%s)), 'A')"
-            " || setweight(to_tsvector(%s::regconfig, unaccent(%s)), 'B')"
-            " || setweight(to_tsvector(%s::regconfig, unaccent(%s)), 'C')"
+            " setweight(to_tsvector(%s::regconfig, %s), 'A')"
+            " || setweight(to_tsvector(%s::regconfig, %s), 'B')"
+            " || setweight(to_tsvector(%s::regconfig, %s), 'C')"
             " WHERE id = %s",
             [
                 config,
-                article.title,
+                fold(article.title),
                 config,
-                " \n".join(q.text for q in questions),
+                fold(" \n".join(q.text for q in questions)),
                 config,
-                body_text,
+                fold(body_text),
                 article.pk,
             ],
         )

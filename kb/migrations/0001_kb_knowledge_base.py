@@ -6,19 +6,20 @@ import django.contrib.postgres.search
 import django.db.models.deletion
 import django.utils.timezone
 from django.conf import settings
-from django.contrib.postgres.operations import TrigramExtension, UnaccentExtension
 from django.db import migrations, models
 
 
 
 
-def create_vector_extension(apps, schema_editor):
-    # pgvector where the server ships it (the embedded PostgreSQL does, Debian's 15 does not);
-    # search detects it at run time and scans with numpy otherwise
+def create_extensions(apps, schema_editor):
+    # Each where the server ships it: Debian's PostgreSQL 15 (CI) has pg_trgm but no pgvector,
+    # the embedded PostgreSQL 16 has pgvector but no pg_trgm. Search detects them at run time
+    # and computes the missing signal in the process instead (numpy, Python trigrams).
     with schema_editor.connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
-        if cursor.fetchone() is not None:
-            cursor.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        for name in ("pg_trgm", "vector"):
+            cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = %s", [name])
+            if cursor.fetchone() is not None:
+                cursor.execute(f"CREATE EXTENSION IF NOT EXISTS {name}")
 
 
 class Migration(migrations.Migration):
@@ -31,10 +32,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        # IF NOT EXISTS: both ship with PostgreSQL's contrib (CI's 15 and the embedded 16)
-        TrigramExtension(),
-        UnaccentExtension(),
-        migrations.RunPython(create_vector_extension, migrations.RunPython.noop),
+        migrations.RunPython(create_extensions, migrations.RunPython.noop),
         migrations.CreateModel(
             name='Article',
             fields=[
@@ -196,10 +194,6 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name='article',
             index=django.contrib.postgres.indexes.GinIndex(fields=['search_vector'], name='kb_article_fts'),
-        ),
-        migrations.AddIndex(
-            model_name='article',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['trigram_text'], name='kb_article_trgm', opclasses=['gin_trgm_ops']),
         ),
         migrations.AddIndex(
             model_name='article',

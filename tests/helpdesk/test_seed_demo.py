@@ -252,3 +252,11 @@ def test_it_bulk_loads_tickets_with_copy(demo_desk: str) -> None:
     assert Ticket.objects.filter(status="closed").count() > 1000
     assert Ticket.objects.filter(status__in=Ticket.ACTIVE_STATUSES).exists()
     assert not Contact.objects.filter(identities__isnull=True).exists()
+
+
+def test_it_seeds_help_centre_articles_in_two_languages(demo_desk: str) -> None:
+    from kb.models import Article
+
+    assert "help-centre articles" in demo_desk
+    locales = set(Article.objects.filter(status="published").values_list("locale", flat=True))
+    assert {"en", "fr"} <= locales

@@ -115,7 +115,9 @@ def ticket(request: HttpRequest, number: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def new_ticket(request: HttpRequest) -> HttpResponse:
     contact = _contact_or_404(request)
-    form = forms.PortalNewTicketForm(request.POST or None, request.FILES or None)
+    # a link from elsewhere (the help centre's "contact us") may start the form filled in
+    initial = {k: request.GET.get(k, "")[:2000] for k in ("subject", "text") if request.GET.get(k)}
+    form = forms.PortalNewTicketForm(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             created = services.ticket_create(

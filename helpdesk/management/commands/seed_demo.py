@@ -2087,7 +2087,19 @@ class Command(BaseCommand):
                 f"seed_demo: {written:,} search documents in "
                 f"{time.monotonic() - search_started:.1f} s"
             )
+        self._seed_help_centre()
         self._summary(seeded)
+
+    def _seed_help_centre(self) -> None:
+        """The help centre's demo articles (English and French), through kb_import's code."""
+        from kb.importing import DEMO_ARTICLES, import_lines
+
+        with DEMO_ARTICLES.open(encoding="utf-8") as handle:
+            results = list(import_lines(handle))
+        failed = [r.describe() for r in results if r.action == "error"]
+        if failed:
+            raise CommandError("demo articles: " + "; ".join(failed))
+        self.stdout.write(f"seed_demo: {len(results)} help-centre articles")
 
     def _seed_demo(
         self, *, seed: int, count: int, now: datetime, bulk_agents: bool
