@@ -23,7 +23,7 @@ from .models import (
     MailboxState,
     OutboundDelivery,
 )
-from .services import inbound_queue
+from .services import inbound_max_attempts, inbound_queue
 from .tasks import deliver_outbound
 
 PREVIEW_BYTES = 20_000
@@ -134,9 +134,11 @@ class InboundMessageAdmin(ReadOnlyAdmin):
     def reprocess(self, request: HttpRequest, queryset: QuerySet[InboundMessage]) -> None:
         failed = list(queryset.filter(status=InboundMessage.Status.FAILED))
         with transaction.atomic():
-            # a person's retry starts the count afresh (a row given up after its attempts
-            # would otherwise be refused at once)
-            InboundMessage.objects.filter(pk__in=[row.pk for row in failed]).update(attempts=0)
+            # a row given up after its attempts would be refused at once: a person's retry
+            # starts its count afresh
+            InboundMessage.objects.filter(
+                pk__in=[row.pk for row in failed], attempts__gte=inbound_max_attempts()
+            ).update(attempts=0)
             for inbound in failed:
                 inbound_queue(inbound=inbound)
         skipped = queryset.count() - len(failed)

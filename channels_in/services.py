@@ -119,9 +119,10 @@ def inbound_store(
                 raw=raw,
                 raw_sha256=hashlib.sha256(raw).hexdigest(),
                 content_type=content_type,
+                queued_at=timezone.now() if process else None,
             )
             if process:
-                inbound_queue(inbound=inbound)
+                _queue_after_commit(inbound.pk)
             created = True
     except IntegrityError:
         inbound = InboundMessage.objects.get(account=account, external_id=external_id)
@@ -132,12 +133,15 @@ def inbound_store(
 def inbound_queue(*, inbound: InboundMessage) -> None:
     """Queue processing of a stored row after the current transaction commits, noting when
     (`queued_at`): the sweeper re-queues a row whose task never ran."""
-    from .tasks import process_inbound
-
     now = timezone.now()
     InboundMessage.objects.filter(pk=inbound.pk).update(queued_at=now)
     inbound.queued_at = now
-    inbound_id = inbound.pk
+    _queue_after_commit(inbound.pk)
+
+
+def _queue_after_commit(inbound_id: int) -> None:
+    from .tasks import process_inbound
+
     transaction.on_commit(lambda: process_inbound.delay(inbound_id))
 
 

@@ -313,3 +313,27 @@ def test_beat_runs_the_sweep_every_minute_from_the_migrations_alone() -> None:
     assert task.queue == "ingest" and task.expire_seconds is not None
     app.loader.import_default_modules()
     assert "channels_in.tasks.sweep_stuck" in app.tasks
+
+
+def test_a_person_may_retry_a_row_given_up_on_in_the_admin(
+    support: Any, admin_user: Any, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.urls import reverse
+
+    from helpdesk.celery import app
+    from tests.conftest import client_for
+
+    settings.HELPDESK_INBOUND_MAX_ATTEMPTS = 2
+    box = email_account(group=support)
+    row = stored(box, status=InboundMessage.Status.FAILED, attempts=3, reason="gave up after 2")
+    app.conf.task_always_eager = True  # the queued task runs here, on this test's database
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            client_for(admin_user).post(
+                reverse("admin:channels_in_inboundmessage_changelist"),
+                {"action": "reprocess", "_selected_action": [row.pk], "index": 0},
+            )
+    finally:
+        app.conf.task_always_eager = False
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == (InboundMessage.Status.PROCESSED, 1)
