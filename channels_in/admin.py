@@ -23,7 +23,8 @@ from .models import (
     MailboxState,
     OutboundDelivery,
 )
-from .tasks import deliver_outbound, process_inbound
+from .services import inbound_max_attempts, inbound_queue
+from .tasks import deliver_outbound
 
 PREVIEW_BYTES = 20_000
 
@@ -100,6 +101,8 @@ class InboundMessageAdmin(ReadOnlyAdmin):
         "ticket_id",
         "message_id",
         "received_at",
+        "queued_at",
+        "claimed_at",
         "processed_at",
         "raw_sha256",
         "raw_preview",
@@ -129,11 +132,15 @@ class InboundMessageAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Reprocess selected (failed ones)", permissions=["reprocess"])
     def reprocess(self, request: HttpRequest, queryset: QuerySet[InboundMessage]) -> None:
-        failed = list(
-            queryset.filter(status=InboundMessage.Status.FAILED).values_list("id", flat=True)
-        )
-        for inbound_id in failed:
-            transaction.on_commit(partial(process_inbound.delay, inbound_id))
+        failed = list(queryset.filter(status=InboundMessage.Status.FAILED))
+        with transaction.atomic():
+            # a row given up after its attempts would be refused at once: a person's retry
+            # starts its count afresh
+            InboundMessage.objects.filter(
+                pk__in=[row.pk for row in failed], attempts__gte=inbound_max_attempts()
+            ).update(attempts=0)
+            for inbound in failed:
+                inbound_queue(inbound=inbound)
         skipped = queryset.count() - len(failed)
         self.message_user(
             request,

@@ -64,6 +64,17 @@ class InboundMessage(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
     reason = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    queued_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a processing task was last queued for it (by the store or the sweeper).",
+    )
+    claimed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a worker last started processing it. Received and claimed after it "
+        "was last queued: an attempt is running, or died.",
+    )
     ticket_id = models.BigIntegerField(null=True, blank=True)
     message_id = models.BigIntegerField(null=True, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
@@ -95,6 +106,7 @@ class OutboundDelivery(models.Model):
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending (claimed by a worker)"
         SENT = "sent", "Sent"
         DELIVERED = "delivered", "Delivered"
         READ = "read", "Read"
@@ -121,12 +133,16 @@ class OutboundDelivery(models.Model):
         "each part got from the provider, so a retry sends only what is missing.",
     )
     created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker last claimed it to send."
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "outbound deliveries"
+        indexes = [models.Index(fields=["status", "updated_at"], name="delivery_status_updated")]
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.recipient} ({self.status})"

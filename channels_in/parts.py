@@ -2,11 +2,12 @@
 the WhatsApp Cloud API and Messenger's Send API require), sent so that a retry repeats
 nothing the customer already has and a half-sent reply never looks like a sent one.
 
-Each part is recorded on the delivery (`OutboundDelivery.parts`) the moment the provider
-accepts it. The record is written inside `delivery_send`'s transaction, which commits the
-attempt whether it succeeds or raises a DeliveryError: a retry after a failure skips every
-part recorded as sent. (A worker killed outright rolls the attempt back, records included;
-the providers offer no idempotency key that would let us do better.)
+Each part is recorded on the delivery (`OutboundDelivery.parts`) as it starts and again the
+moment the provider accepts it; `delivery_send` sends outside any transaction, so each record
+commits at once. A retry after a failure skips every part recorded as sent. A worker killed
+outright leaves at most one part started and not confirmed: the providers offer no
+idempotency key, so `channels_in.recovery` resumes such a delivery only when no part is in
+that state, and otherwise fails it naming the part that may not have arrived.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from django.utils import timezone
 
 from .errors import DeliveryError
 from .models import OutboundDelivery
@@ -66,12 +69,32 @@ def send_parts(delivery: OutboundDelivery, parts: Sequence[Part], *, provider: s
         if done:
             last = str(done)
             continue
+        record(delivery, part.key, started=timezone.now().isoformat(), label=part.label)
         try:
             last = part.send()
         except ProviderError as exc:
+            record(delivery, part.key, started="")  # the provider answered: not in flight
             raise partial_failure(provider, parts, index, exc) from exc
         record(delivery, part.key, id=last, label=part.label)
     return last
+
+
+def in_flight(delivery: OutboundDelivery) -> list[str]:
+    """Labels of the parts that were started and neither confirmed nor refused: a worker
+    died while the provider had them, and whether they arrived is unknown."""
+    return [
+        str(entry.get("label") or entry.get("part"))
+        for entry in delivery.parts
+        if isinstance(entry, dict) and entry.get("started") and not entry.get("id")
+    ]
+
+
+def confirmed(delivery: OutboundDelivery) -> list[str]:
+    return [
+        str(entry.get("label") or entry.get("part"))
+        for entry in delivery.parts
+        if isinstance(entry, dict) and entry.get("id")
+    ]
 
 
 def partial_failure(

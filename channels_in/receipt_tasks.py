@@ -16,7 +16,7 @@ from helpdesk.queues import Queue
     acks_late=True,
     autoretry_for=(OperationalError, InterfaceError, DatabaseError),
     retry_backoff=2,
-    retry_backoff_max=300,
+    retry_backoff_max=120,
     max_retries=8,
 )
 def apply_receipt(self: Any, inbound_id: int) -> str:

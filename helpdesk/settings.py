@@ -178,18 +178,36 @@ def _redis_for_celery(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme == "unix":
         query = f"?{parts.query}" if parts.query else ""
-        return f"redis+socket://{parts.path}{query}"
+        # the scheme names our transport (helpdesk.broker), as CELERY_BROKER_TRANSPORT does
+        # for TCP URLs (kombu lets a `x+socket://` URL's prefix choose the transport)
+        return f"helpdesk-redis+socket://{parts.path}{query}"
     return url
 
 
 CELERY_BROKER_URL = _redis_for_celery(REDIS_URL)
+CELERY_BROKER_TRANSPORT = "helpdesk.broker:Transport"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# How long a task a worker took comes back to its queue after that worker died (see
+# helpdesk.broker): per queue, each above its tasks' longest run and longest retry countdown
+# (ingest: backoff up to 120 s; deliver: countdowns up to HELPDESK_DELIVERY_RETRY_MAX, and
+# a send may wait on a slow server; reports may rebuild for most of an hour). The database
+# sweeper (channels_in.recovery) recovers stuck rows sooner.
+HELPDESK_QUEUE_VISIBILITY_TIMEOUTS: dict[str, int] = {
+    "default": env.int("VISIBILITY_TIMEOUT_DEFAULT", default=600),
+    "ingest": env.int("VISIBILITY_TIMEOUT_INGEST", default=300),
+    "deliver": env.int("VISIBILITY_TIMEOUT_DELIVER", default=1200),
+    "sla": env.int("VISIBILITY_TIMEOUT_SLA", default=600),
+    "reports": env.int("VISIBILITY_TIMEOUT_REPORTS", default=3600),
+}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": HELPDESK_QUEUE_VISIBILITY_TIMEOUTS["default"],
+    "queue_visibility_timeouts": HELPDESK_QUEUE_VISIBILITY_TIMEOUTS,
+}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = ("helpdesk.queues.route_task",)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -277,6 +295,23 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=30 * 1024 * 1024)
 HELPDESK_MAX_ATTACHMENT_BYTES = env.int("HELPDESK_MAX_ATTACHMENT_BYTES", default=20 * 1024 * 1024)
 HELPDESK_MAX_INBOUND_BYTES = env.int("HELPDESK_MAX_INBOUND_BYTES", default=40 * 1024 * 1024)
+
+# --- Recovery after a crash (channels_in.recovery, swept by beat every minute) ----------------
+# An inbound row claimed (or queued) this many seconds ago and not finished is re-queued.
+HELPDESK_RECOVER_INBOUND_AFTER = env.int("HELPDESK_RECOVER_INBOUND_AFTER", default=180)
+# A delivery in `sending` this long is resolved by its channel's guarantee; above the
+# longest send (SMTP timeouts, large uploads).
+HELPDESK_RECOVER_SENDING_AFTER = env.int("HELPDESK_RECOVER_SENDING_AFTER", default=900)
+# A row whose processing never finishes (the worker dies or raises each time) fails after:
+HELPDESK_INBOUND_MAX_ATTEMPTS = env.int("HELPDESK_INBOUND_MAX_ATTEMPTS", default=5)
+HELPDESK_DELIVERY_MAX_ATTEMPTS = env.int("HELPDESK_DELIVERY_MAX_ATTEMPTS", default=8)
+# The longest countdown of a delivery's retry: below the deliver queue's visibility timeout.
+HELPDESK_DELIVERY_RETRY_MAX = env.int("HELPDESK_DELIVERY_RETRY_MAX", default=600)
+if HELPDESK_DELIVERY_RETRY_MAX >= HELPDESK_QUEUE_VISIBILITY_TIMEOUTS["deliver"]:
+    raise ImproperlyConfigured(
+        "HELPDESK_DELIVERY_RETRY_MAX must stay below VISIBILITY_TIMEOUT_DELIVER: a retry "
+        "waiting longer than the visibility timeout runs twice."
+    )
 
 # --- Email -----------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str(

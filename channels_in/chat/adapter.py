@@ -8,7 +8,12 @@ from tickets.types import IncomingMessage, IngestResult
 
 from ..errors import DeliveryError, Rejected
 from ..models import ChannelKind, ChatConversation, ChatLine, InboundMessage, OutboundDelivery
-from ..services import register_deliverer, register_normaliser, register_post_ingest
+from ..services import (
+    Guarantee,
+    register_deliverer,
+    register_normaliser,
+    register_post_ingest,
+)
 from .parser import parse_chat
 from .services import (
     conversation_for_reply,
@@ -72,7 +77,7 @@ def after_chat_ingest(
     )
 
 
-@register_deliverer(ChannelKind.CHAT)
+@register_deliverer(ChannelKind.CHAT, guarantee=Guarantee.EXACTLY_ONCE)
 def deliver_chat(delivery: OutboundDelivery) -> str:
     message = delivery.message
     conversation = conversation_for_reply(

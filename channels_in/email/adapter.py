@@ -31,6 +31,7 @@ from tickets.types import IncomingAttachment, IncomingMessage, IngestResult
 from ..errors import DeliveryError, Ignored, Rejected
 from ..models import ChannelAccount, ChannelKind, InboundMessage, OutboundDelivery
 from ..services import (
+    Guarantee,
     delivery_update_status,
     register_deliverer,
     register_normaliser,
@@ -371,7 +372,8 @@ def _subject(message: Message) -> str:
     return f"{subject} [ref:{ticket.reply_token}]"
 
 
-@register_deliverer(ChannelKind.EMAIL)
+# at least once: a copy after a crash carries the same Message-ID (see `Guarantee`)
+@register_deliverer(ChannelKind.EMAIL, guarantee=Guarantee.AT_LEAST_ONCE)
 def send_email(delivery: OutboundDelivery) -> str:
     message = delivery.message
     account = delivery.account

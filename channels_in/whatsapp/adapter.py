@@ -238,12 +238,18 @@ def send_whatsapp(delivery: OutboundDelivery) -> str:
             return parts.send_parts(
                 delivery, _text_parts(client, to=to, text=message.text), provider="WhatsApp"
             )
-        return client.send_template(
-            to=to,
-            name=config.template_name,
-            language=config.template_language,
-            text=message.text if template_text else None,
+        # one part, so a worker dying mid-send is known to have had it in flight
+        template = parts.Part(
+            "template",
+            "the template message",
+            lambda: client.send_template(
+                to=to,
+                name=config.template_name,
+                language=config.template_language,
+                text=message.text if template_text else None,
+            ),
         )
+        return parts.send_parts(delivery, [template], provider="WhatsApp")
     except ProviderError as exc:
         raise exc.as_delivery_error("WhatsApp") from exc
     except ConfigError as exc:

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from channels_in.models import ChannelAccount, ChannelKind, InboundMessage
-from channels_in.services import inbound_store
+from channels_in.services import inbound_queue, inbound_store
 from channels_in.tasks import process_inbound
 
 
@@ -47,7 +47,7 @@ class Command(BaseCommand):
                 )
                 continue
             if options["queue"]:
-                process_inbound.delay(stored.inbound.pk)
+                inbound_queue(inbound=stored.inbound)
                 totals["queued"] += 1
                 self.stdout.write(f"{label}: queued as inbound #{stored.inbound.pk}")
                 continue
