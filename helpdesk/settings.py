@@ -203,6 +203,7 @@ HELPDESK_QUEUE_VISIBILITY_TIMEOUTS: dict[str, int] = {
     "deliver": env.int("VISIBILITY_TIMEOUT_DELIVER", default=1200),
     "sla": env.int("VISIBILITY_TIMEOUT_SLA", default=600),
     "reports": env.int("VISIBILITY_TIMEOUT_REPORTS", default=3600),
+    "search": env.int("VISIBILITY_TIMEOUT_SEARCH", default=300),
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": HELPDESK_QUEUE_VISIBILITY_TIMEOUTS["default"],

@@ -235,7 +235,7 @@ def test_a_delivery_that_keeps_dying_fails_visibly(support: Any, agent: Any, set
     delivery.refresh_from_db()
     assert delivery.status == "failed" and "gave up after 4 attempts" in delivery.error
     assert TicketEvent.objects.filter(
-        ticket=delivery.message.ticket, kind=TicketEvent.Kind.DELIVERY, new__status="failed"
+        ticket=delivery.message.ticket, kind=TicketEvent.Kind.DELIVERY, payload__status="failed"
     ).exists()
 
 
