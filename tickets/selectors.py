@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet
 
 from . import events
 from .access import agent_tickets, my_group_ids, visible_tickets
@@ -363,19 +363,34 @@ CHANNELS_BY_IDENTITY: dict[str, tuple[str, ...]] = {
 PORTAL_CHANNELS = (Channel.WEB, Channel.API)
 
 
-def reply_channels(ticket: Ticket) -> list[tuple[str, str]]:
-    """The channels an agent may answer this ticket by, as (value, label): the ticket's own
-    channel first (the default), then every other channel the contact's identities can
-    receive, each labelled with the address it goes to. A phone ticket has no written reply
-    of its own: its default is the first channel that reaches the caller (SMS, usually).
-    Uses the identities prefetched by `ticket_for_page` when present (no extra query); an
-    edge may add a note to a channel it serves (`events.reply_channel_note`)."""
+@dataclass(frozen=True, slots=True)
+class ReplyOption:
+    """One way to answer: the channel, where it goes, and what the agent should know first."""
+
+    value: str
+    label: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def full_label(self) -> str:
+        return " — ".join([self.label, *self.notes])
+
+
+def reply_options(ticket: Ticket) -> list[ReplyOption]:
+    """The channels an agent may answer this ticket by: the ticket's own channel first (the
+    default), then every other channel the contact's identities can receive, each labelled
+    with the address it goes to. A phone ticket has no written reply of its own: its default
+    is the first channel that reaches the caller (SMS, usually). Uses the identities
+    prefetched by `ticket_for_page` when present (no extra query); an edge may add a note to
+    a channel it serves (`events.reply_channel_note`)."""
     # Best address first, as the delivery picks it: verified before unverified, then oldest.
     identities = sorted(ticket.contact.identities.all(), key=lambda i: (not i.verified, i.pk))
     address: dict[str, str] = {}
     for identity in identities:
         for channel in CHANNELS_BY_IDENTITY.get(identity.kind, ()):
-            address.setdefault(channel, identity.value)
+            # a chat visitor's identity is an opaque widget token: name the widget instead
+            shown = "web widget" if identity.kind == Identity.Kind.CHAT else identity.value
+            address.setdefault(channel, shown)
     ordered = [c for c in Channel.values if c in address]
     own = ticket.channel
     if own == Channel.PHONE and ordered:
@@ -383,21 +398,26 @@ def reply_channels(ticket: Ticket) -> list[tuple[str, str]]:
     ordered = [own, *(c for c in ordered if c != own)]
     labels = dict(Channel.choices)
 
-    def label(channel: str) -> str:
+    def option(channel: str) -> ReplyOption:
         if channel in address:
-            notes = [
+            notes = tuple(
                 note
                 for _, note in events.reply_channel_note.send(
                     sender=Ticket, ticket=ticket, channel=channel
                 )
                 if note
-            ]
-            return " — ".join([f"{labels[channel]} · {address[channel]}", *notes])
+            )
+            return ReplyOption(channel, f"{labels[channel]} · {address[channel]}", notes)
         if channel in PORTAL_CHANNELS:
-            return f"{labels[channel]} (read in the portal)"
-        return f"{labels[channel]} · no address on file"
+            return ReplyOption(channel, f"{labels[channel]} (read in the portal)")
+        return ReplyOption(channel, f"{labels[channel]} · no address on file")
 
-    return [(c, label(c)) for c in ordered]
+    return [option(c) for c in ordered]
+
+
+def reply_channels(ticket: Ticket) -> list[tuple[str, str]]:
+    """`reply_options` as (value, label with its notes) pairs."""
+    return [(o.value, o.full_label) for o in reply_options(ticket)]
 
 
 # --- contacts ----------------------------------------------------------------------------------
@@ -452,7 +472,10 @@ def contact_for_page(user: Any, contact: Contact) -> Contact:
         .annotate(
             visible_ticket_count=Count(
                 "tickets", filter=Q(tickets__in=agent_tickets(user).values("id")), distinct=True
-            )
+            ),
+            # "known since" is when they first wrote, not when the row was made (an import
+            # or a merge makes rows long after the first ticket)
+            first_ticket_at=Min("tickets__created_at"),
         )
         .get(pk=contact.pk)
     )

@@ -10,7 +10,13 @@ from ..errors import DeliveryError, Rejected
 from ..models import ChannelKind, ChatConversation, ChatLine, InboundMessage, OutboundDelivery
 from ..services import register_deliverer, register_normaliser, register_post_ingest
 from .parser import parse_chat
-from .services import conversation_for_reply, line_append, visitor_line_add, visitor_link_email
+from .services import (
+    conversation_for_reply,
+    line_append,
+    visitor_label,
+    visitor_line_add,
+    visitor_link_email,
+)
 
 
 @register_normaliser(ChannelKind.CHAT)
@@ -39,7 +45,7 @@ def normalise_chat(inbound: InboundMessage) -> IncomingMessage:
         channel=Channel.EMAIL if payload.offline else Channel.CHAT,
         identity_kind=Identity.Kind.CHAT,
         identity_value=conversation.visitor_id,
-        sender_name=conversation.visitor_name,
+        sender_name=visitor_label(name=conversation.visitor_name, page_url=conversation.page_url),
         subject=subject,
         text=payload.text,
         channel_account_id=inbound.account_id,

@@ -17,11 +17,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from tickets import services as ticket_services
 from tickets.identities import InvalidIdentity, normalise_email
@@ -150,7 +152,8 @@ def visitor_session_start(
             fields = []
             if name and name != conversation.visitor_name:
                 conversation.visitor_name = name
-                fields.append("visitor_name")
+                conversation.contact = None  # relinked at the next message, with the name
+                fields += ["visitor_name", "contact"]
             if cleaned_email and cleaned_email != conversation.visitor_email:
                 conversation.visitor_email = cleaned_email
                 conversation.contact = None  # linked afresh at the next message
@@ -168,6 +171,20 @@ def _is_anonymous(contact: Contact) -> bool:
     )
 
 
+def visitor_label(*, name: str, page_url: str) -> str:
+    """What agents call a visitor: the name they gave, else where they chatted from
+    ("Visitor from shop.example.com/pricing"), never the widget's raw token."""
+    if name.strip():
+        return name.strip()
+    parts = urlsplit(page_url)
+    where = (parts.netloc + parts.path.rstrip("/")) if parts.netloc else ""
+    if not where:
+        return str(_("Chat visitor"))
+    if len(where) > 80:
+        where = where[:79] + "…"
+    return str(_("Visitor from %(page)s") % {"page": where})
+
+
 def visitor_link_email(*, conversation: ChatConversation) -> Contact:
     """The visitor's contact, with the email from the pre-chat form attached.
 
@@ -175,9 +192,20 @@ def visitor_link_email(*, conversation: ChatConversation) -> Contact:
     login) is merged into that contact, so the chat joins their history. A visitor who is
     already someone else is never merged on their word alone: the conversation records why,
     and an agent can merge the two contacts."""
+    label = visitor_label(name="", page_url=conversation.page_url)
     contact = ticket_services.contact_resolve(
-        kind=Identity.Kind.CHAT, value=conversation.visitor_id, name=conversation.visitor_name
+        kind=Identity.Kind.CHAT,
+        value=conversation.visitor_id,
+        name=conversation.visitor_name or label,
     )
+    if conversation.visitor_name and contact.name == label:
+        # the visitor told us their name after we had to call them by their page
+        contact = ticket_services.contact_update(
+            contact=contact,
+            name=conversation.visitor_name,
+            organisation=contact.organisation,
+            notes=contact.notes,
+        )
     note = ""
     email = conversation.visitor_email
     if email:

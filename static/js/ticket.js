@@ -80,6 +80,18 @@
     box.setSelectionRange(box.value.length, box.value.length);
   });
 
+  // "Send by": the chosen channel's warning (WhatsApp's 24-hour window, say) shows in full
+  // under the menu, since an option's own text is cut to the menu's width.
+  document.addEventListener("change", function (event) {
+    const select = event.target;
+    if (!(select instanceof HTMLSelectElement) || !select.hasAttribute("data-reply-channel")) return;
+    const note = document.querySelector("[data-reply-channel-note]");
+    if (!note) return;
+    const text = select.selectedOptions[0]?.dataset.note || "";
+    note.textContent = text;
+    note.hidden = !text;
+  });
+
   document.addEventListener("toggle", function (event) {
     const details = event.target;
     if (details instanceof HTMLDetailsElement && details.hasAttribute("data-subject-edit") && details.open) {

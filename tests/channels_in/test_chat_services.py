@@ -274,3 +274,29 @@ def test_it_refuses_a_misconfigured_chat_account() -> None:
     bad.config = {"rate_limit_messages": "20"}
     with pytest.raises(ConfigError, match="whole number"):
         load_config(bad)
+
+
+def test_it_calls_a_nameless_visitor_by_their_page_never_by_their_token(
+    account: ChannelAccount, agent: Any
+) -> None:
+    go_online(agent)
+    session = start(account, name="")
+    say(account, session.conversation, "Do you ship to Norway?", "n1")
+    ticket = Ticket.objects.get(
+        pk=ChatConversation.objects.get(pk=session.conversation.pk).ticket_id
+    )
+    assert ticket.contact.name == "Visitor from shop.example.test/pricing"
+    assert session.visitor_id not in ticket.contact.display_name
+
+    # told their name later, the page label gives way to it
+    again = start(account, name="Nora North", token=session.token)
+    say(account, again.conversation, "It is for Oslo", "n2")
+    ticket.contact.refresh_from_db()
+    assert ticket.contact.name == "Nora North"
+
+
+def test_visitor_label_falls_back_to_a_plain_word_without_a_page() -> None:
+    assert chat.visitor_label(name="  Ann  ", page_url="https://x.test/a") == "Ann"
+    assert chat.visitor_label(name="", page_url="") == "Chat visitor"
+    long = chat.visitor_label(name="", page_url="https://x.test/" + "p" * 200)
+    assert long.startswith("Visitor from x.test/") and len(long) < 100

@@ -63,8 +63,8 @@ def test_a_worker_killed_mid_ingest_leaves_exactly_one_message(support: Any) -> 
     # killed after the message row is written, before its transaction commits
     run_until_killed(
         """
-        import tickets.services
-        die_after(tickets.services, "_message_extras")
+        import tickets.services.messages
+        die_after(tickets.services.messages, "_message_extras")
         from channels_in.services import inbound_process
         inbound_process(inbound_id=int(sys.argv[1]))
     """,

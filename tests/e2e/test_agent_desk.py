@@ -282,3 +282,40 @@ def test_it_loads_an_emails_remote_images_only_when_the_agent_asks(
     assert image_url in asked
     expect(notice).to_have_count(0)
     page.screenshot(path=str(artifacts / "remote-images.png"))
+
+
+def test_the_queue_and_a_ticket_fit_a_390px_phone_without_sideways_scroll(
+    page: Any, live_server: Any, agent: Any, support: Any, artifacts: Path
+) -> None:
+    ticket = _demo_ticket(support, agent)
+    for n in range(8):
+        make_ticket(
+            group=support,
+            contact=ContactFactory(name=f"Customer With A Rather Long Name {n}"),
+            subject=f"A long subject line that would push a table wide on a phone, number {n}",
+        )
+    page.set_viewport_size({"width": 390, "height": 844})
+    login(page, live_server.url, agent.email)
+    row = page.locator(f'.ticket-row[data-number="{ticket.number}"]')
+    expect(row).to_be_visible()
+    page.screenshot(path=str(artifacts / "queue-phone.png"), full_page=True)
+
+    def sideways() -> int:
+        return int(
+            page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+        )
+
+    assert sideways() == 0
+    # each row is a card the width of the screen, its subject wrapped, its number showing
+    box = row.bounding_box()
+    assert box is not None and box["width"] <= 390
+    expect(row.locator(".col-number")).to_be_visible()
+    expect(row.locator(".col-updated")).to_be_visible()
+
+    row.get_by_role("link", name=ticket.subject).click()
+    expect(page.get_by_role("heading", level=1, name=ticket.subject)).to_be_visible()
+    page.screenshot(path=str(artifacts / "ticket-phone.png"), full_page=True)
+    assert sideways() == 0
+    expect(page.get_by_role("button", name="Apply changes")).to_be_in_viewport()

@@ -97,7 +97,7 @@ def test_it_shows_send_by_log_a_call_and_timeline_links_on_the_ticket(
 
     select = re.search(r'<select id="reply-channel" name="channel".*?</select>', body, re.S)
     assert select is not None
-    options = re.findall(r'<option value="(\w+)"( selected)?>', select.group(0))
+    options = re.findall(r'<option value="(\w+)"( selected)?[^>]*>', select.group(0))
     assert options == [("email", " selected"), ("telegram", ""), ("whatsapp", ""), ("sms", "")]
     assert "Send by" in body
     call_log = reverse("channels_in:voice-call-log", kwargs={"number": email_ticket.number})
@@ -443,3 +443,34 @@ def test_it_refuses_to_merge_a_contact_the_user_cannot_see_or_itself(
     assert "A contact cannot be merged into itself." in itself.content.decode()
     pat.refresh_from_db()
     assert pat.merged_into_id is None
+
+
+def test_known_since_is_the_first_ticket_not_the_contact_row(agent: Any, support: Group) -> None:
+    contact = ContactFactory(name="Old Timer", email="old@customer.test")
+    first = make_ticket(contact=contact, group=support)
+    Ticket.objects.filter(pk=first.pk).update(created_at=timezone.now() - timedelta(days=800))
+    page = client_for(agent).get(contact_url(contact)).content.decode()
+    since = (timezone.now() - timedelta(days=800)).strftime("%b %-d, %Y")
+    assert f">{since}</time>" in page
+
+
+def test_a_chat_identity_shows_as_the_widget_not_as_its_raw_token(
+    agent: Any, support: Group
+) -> None:
+    contact = ContactFactory(name="Vera")
+    services.identity_add(contact=contact, kind=Identity.Kind.CHAT, value="v-" + "x" * 30)
+    ticket = make_ticket(contact=contact, group=support, channel=Channel.CHAT)
+    client = client_for(agent)
+    for url in (ticket_url(ticket), contact_url(contact)):
+        page = client.get(url).content.decode()
+        assert "x" * 30 not in page and "web widget" in page
+
+
+def test_the_send_by_warning_shows_in_full_beside_the_menu(
+    agent_client: Client, email_ticket: Ticket
+) -> None:
+    body = agent_client.get(ticket_url(email_ticket)).content.decode()
+    option = re.search(r'<option value="whatsapp"[^>]*data-note="([^"]+)"', body)
+    assert option is not None and "24" in option.group(1)
+    # the default (email) has nothing to warn about: the note box is there, empty and hidden
+    assert re.search(r'<p id="reply-channel-note"[^>]*hidden></p>', body)

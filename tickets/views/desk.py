@@ -94,7 +94,7 @@ def _without_page(request: HttpRequest) -> str:
 
 def ticket_context(request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
     ticket = selectors.ticket_for_page(ticket)
-    channels = selectors.reply_channels(ticket)
+    channels = selectors.reply_options(ticket)
     return {
         "ticket": ticket,
         "thread": selectors.ticket_thread(ticket),
@@ -107,7 +107,7 @@ def ticket_context(request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
         "tag_names": ", ".join(t.name for t in ticket.tags.all()),
         "macros": selectors.active_macros(),
         "reply_channels": channels,
-        "reply_form": forms.ReplyForm(channels=channels),
+        "reply_form": forms.ReplyForm(channels=[(o.value, o.full_label) for o in channels]),
         "note_form": forms.NoteForm(),
     }
 

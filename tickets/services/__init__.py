@@ -1,0 +1,63 @@
+"""Every change to the core domain: one function per use case, one transaction each.
+
+Each change writes its TicketEvent in the same transaction as the change, and announces itself
+after commit (`tickets.events.ticket_changed`) for live screens and automation.
+
+The functions live in modules by subject; this package re-exports them all, so callers keep
+writing `from tickets import services` / `from tickets.services import ticket_reply`.
+"""
+
+from __future__ import annotations
+
+from .calls import call_log
+from .common import ServiceError
+from .contacts import (
+    contact_link_user,
+    contact_resolve,
+    contact_update,
+    identity_add,
+)
+from .delivery import delivery_record_event
+from .lifecycle import (
+    ticket_assign,
+    ticket_create,
+    ticket_set_group,
+    ticket_set_priority,
+    ticket_set_status,
+    ticket_set_subject,
+    ticket_set_tags,
+)
+from .macros import macro_apply
+from .merge import contact_merge, ticket_merge
+from .messages import (
+    message_ingest,
+    message_link_inline_images,
+    ticket_auto_message,
+    ticket_note,
+    ticket_reply,
+)
+
+__all__ = [
+    "ServiceError",
+    "call_log",
+    "contact_link_user",
+    "contact_merge",
+    "contact_resolve",
+    "contact_update",
+    "delivery_record_event",
+    "identity_add",
+    "macro_apply",
+    "message_ingest",
+    "message_link_inline_images",
+    "ticket_assign",
+    "ticket_auto_message",
+    "ticket_create",
+    "ticket_merge",
+    "ticket_note",
+    "ticket_reply",
+    "ticket_set_group",
+    "ticket_set_priority",
+    "ticket_set_status",
+    "ticket_set_subject",
+    "ticket_set_tags",
+]

@@ -1,0 +1,363 @@
+"""Messages on a ticket: threading an inbound message (ingest), agents' replies and notes, the
+desk's automatic messages, inline images."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .. import events
+from ..identities import InvalidIdentity
+from ..models import Attachment, Contact, Group, Identity, Message, Participant, Ticket, TicketEvent
+from ..types import IncomingAttachment, IncomingMessage, IngestResult
+from .common import ServiceError, _announce, _event, _lock, _store_attachments
+from .contacts import contact_resolve
+from .lifecycle import _set_status_fields, ticket_create
+
+
+def _thread_target(incoming: IncomingMessage, contact: Contact) -> tuple[Ticket | None, str]:
+    """Which ticket this message continues, and a flag when the sender is a stranger to it.
+
+    Order: an explicit target (chat conversation), References/In-Reply-To against earlier
+    messages' ids, the ticket's reply token, then (for conversational channels) the contact's
+    open ticket. A reply token or reference from someone who is neither the requester nor a
+    participant does not make them the customer of that ticket: by reference (hard to guess,
+    it was in our mail) the message is kept on the ticket but flagged; by token alone, a new
+    ticket is opened instead.
+    """
+    if incoming.target_ticket_id:
+        ticket = Ticket.objects.filter(pk=incoming.target_ticket_id).first()
+        if ticket is not None:
+            return _resolve_merged(ticket), ""
+    if incoming.thread_refs:
+        earlier = (
+            Message.objects.filter(external_id__in=list(incoming.thread_refs)[-50:])
+            .select_related("ticket")
+            .order_by("-created_at")
+            .first()
+        )
+        if earlier is not None:
+            ticket = _resolve_merged(earlier.ticket)
+            if _is_party(ticket, contact):
+                return ticket, ""
+            return ticket, f"Sender {incoming.identity_value} is not a participant of this ticket."
+    if incoming.reply_token:
+        ticket = Ticket.objects.filter(reply_token=incoming.reply_token).first()
+        if ticket is not None:
+            ticket = _resolve_merged(ticket)
+            if _is_party(ticket, contact):
+                return ticket, ""
+    if incoming.continue_open_ticket:
+        ticket = (
+            Ticket.objects.filter(
+                contact=contact, status__in=Ticket.ACTIVE_STATUSES, merged_into__isnull=True
+            )
+            .order_by("-updated_at")
+            .first()
+        )
+        if ticket is not None:
+            return ticket, ""
+    return None, ""
+
+
+def _resolve_merged(ticket: Ticket) -> Ticket:
+    hops = 0
+    while ticket.merged_into_id is not None and hops < 10:
+        ticket = Ticket.objects.get(pk=ticket.merged_into_id)
+        hops += 1
+    return ticket
+
+
+def _is_party(ticket: Ticket, contact: Contact) -> bool:
+    if ticket.contact_id == contact.pk:
+        return True
+    return Participant.objects.filter(ticket=ticket, contact=contact).exists()
+
+
+def message_ingest(*, incoming: IncomingMessage) -> IngestResult:
+    """Thread one normalised inbound message: resolve the contact, find or open the ticket,
+    append the message. Idempotent: a message whose (account, external id) is already stored
+    returns the stored one and changes nothing. Locks the ticket row while appending."""
+    with transaction.atomic():
+        if incoming.external_id and incoming.channel_account_id is not None:
+            existing = (
+                Message.objects.filter(
+                    channel_account_id=incoming.channel_account_id,
+                    external_id=incoming.external_id,
+                )
+                .select_related("ticket")
+                .first()
+            )
+            if existing is not None:
+                return IngestResult(
+                    existing.ticket_id,
+                    existing.ticket.number,
+                    existing.pk,
+                    created_ticket=False,
+                    duplicate=True,
+                )
+        try:
+            contact = contact_resolve(
+                kind=incoming.identity_kind,
+                value=incoming.identity_value,
+                name=incoming.sender_name,
+            )
+        except InvalidIdentity as exc:
+            raise ServiceError(str(exc)) from exc
+        ticket, flag = _thread_target(incoming, contact)
+        now = incoming.received_at or timezone.now()
+        follow_up_of: int | None = None
+        if ticket is not None and ticket.status == Ticket.Status.CLOSED:
+            # A closed ticket stays closed (its metrics are final): the answer opens a
+            # follow-up that points back at it.
+            follow_up_of, ticket, flag = ticket.number, None, ""
+        if ticket is None:
+            group = (
+                Group.objects.filter(pk=incoming.group_id).first() if incoming.group_id else None
+            )
+            ticket = ticket_create(
+                contact=contact,
+                subject=incoming.subject,
+                text=incoming.text,
+                html=incoming.html,
+                channel=incoming.channel,
+                group=group,
+                channel_account_id=incoming.channel_account_id,
+                external_id=incoming.external_id,
+                attachments=incoming.attachments,
+                created_at=now,
+            )
+            message = ticket.messages.get()
+            if follow_up_of is not None:
+                incoming = replace(
+                    incoming, metadata={**incoming.metadata, "follow_up_of": follow_up_of}
+                )
+            _message_extras(message, incoming, flag="")
+            _add_participants(ticket, contact, incoming.cc)
+            return IngestResult(
+                ticket.pk, ticket.number, message.pk, created_ticket=True, duplicate=False
+            )
+        ticket = _lock(ticket)
+        message = Message.objects.create(
+            ticket=ticket,
+            kind=Message.Kind.CUSTOMER,
+            channel=incoming.channel,
+            author_contact=contact,
+            channel_account_id=incoming.channel_account_id,
+            external_id=incoming.external_id,
+            subject=incoming.subject[:300],
+            text=incoming.text,
+            html=incoming.html,
+            created_at=now,
+        )
+        _message_extras(message, incoming, flag=flag)
+        _store_attachments(message, incoming.attachments)
+        fields = ["updated_at", "message_count"]
+        ticket.updated_at = max(now, ticket.updated_at)
+        ticket.message_count = F("message_count") + 1
+        if not flag and not incoming.is_automatic:
+            ticket.last_customer_message_at = now
+            fields.append("last_customer_message_at")
+            if ticket.status in (Ticket.Status.PENDING, Ticket.Status.SOLVED):
+                reopen_from = ticket.status
+                ticket.status = Ticket.Status.OPEN
+                fields.append("status")
+                _event(
+                    ticket,
+                    TicketEvent.Kind.STATUS,
+                    actor_contact=contact,
+                    old=reopen_from,
+                    new=Ticket.Status.OPEN,
+                )
+        ticket.save(update_fields=fields)
+        ticket.refresh_from_db(fields=["message_count"])
+        if not flag:  # a stranger's CC list grants nobody a place on the ticket
+            _add_participants(ticket, None, incoming.cc)
+        _event(
+            ticket,
+            TicketEvent.Kind.MESSAGE,
+            actor_contact=contact,
+            new={"message": message.pk, "channel": incoming.channel, "flag": flag},
+        )
+        _announce(ticket, "message")
+        return IngestResult(
+            ticket.pk,
+            ticket.number,
+            message.pk,
+            created_ticket=False,
+            duplicate=False,
+            flagged=flag,
+        )
+
+
+def _message_extras(message: Message, incoming: IncomingMessage, *, flag: str) -> None:
+    message.sender = incoming.identity_value[:320]
+    message.recipients = list(incoming.recipients) + list(incoming.cc)
+    message.is_automatic = incoming.is_automatic
+    message.flag = flag
+    message.metadata = dict(incoming.metadata)
+    message.save(update_fields=["sender", "recipients", "is_automatic", "flag", "metadata"])
+
+
+def _add_participants(ticket: Ticket, requester: Contact | None, cc: Iterable[str]) -> None:
+    for address in cc:
+        try:
+            person = contact_resolve(kind=Identity.Kind.EMAIL, value=address)
+        except InvalidIdentity:
+            continue
+        if person.pk == ticket.contact_id or (requester and person.pk == requester.pk):
+            continue
+        Participant.objects.get_or_create(ticket=ticket, contact=person)
+
+
+@transaction.atomic
+def ticket_reply(
+    *,
+    ticket: Ticket,
+    author: Any,
+    text: str,
+    html: str = "",
+    status: str | None = None,
+    channel: str | None = None,
+    attachments: Sequence[IncomingAttachment] = (),
+) -> Message:
+    """An agent's public reply. Sends `reply_posted` inside the transaction so the channel
+    edge records the delivery atomically with the message."""
+    if not text.strip():
+        raise ServiceError("A reply needs some text.")
+    ticket = _lock(ticket)
+    now = timezone.now()
+    message = Message.objects.create(
+        ticket=ticket,
+        kind=Message.Kind.REPLY,
+        channel=channel or ticket.channel,
+        author_user=author,
+        channel_account_id=ticket.channel_account_id,
+        subject=ticket.subject,
+        text=text,
+        html=html,
+        created_at=now,
+    )
+    _store_attachments(message, attachments)
+    fields = ["updated_at", "last_agent_message_at", "message_count"]
+    ticket.updated_at = now
+    ticket.last_agent_message_at = now
+    ticket.message_count = F("message_count") + 1
+    if ticket.first_response_at is None:
+        ticket.first_response_at = now
+        fields.append("first_response_at")
+    if ticket.assignee_id is None and author is not None:
+        ticket.assignee = author
+        fields.append("assignee")
+        _event(ticket, TicketEvent.Kind.ASSIGNEE, actor=author, old=None, new=author.pk)
+    new_status = status or (
+        Ticket.Status.PENDING
+        if ticket.status in (Ticket.Status.NEW, Ticket.Status.OPEN)
+        else ticket.status
+    )
+    if new_status != ticket.status:
+        _set_status_fields(ticket, new_status, fields, actor=author)
+    ticket.save(update_fields=fields)
+    ticket.refresh_from_db(fields=["message_count"])
+    _event(ticket, TicketEvent.Kind.REPLY, actor=author, new={"message": message.pk})
+    events.reply_posted.send(sender=Message, message=message)
+    _announce(ticket, "reply")
+    return message
+
+
+@transaction.atomic
+def ticket_note(*, ticket: Ticket, author: Any, text: str) -> Message:
+    if not text.strip():
+        raise ServiceError("A note needs some text.")
+    ticket = _lock(ticket)
+    now = timezone.now()
+    message = Message.objects.create(
+        ticket=ticket,
+        kind=Message.Kind.NOTE,
+        channel=ticket.channel,
+        author_user=author,
+        text=text,
+        created_at=now,
+    )
+    ticket.updated_at = now
+    ticket.message_count = F("message_count") + 1
+    ticket.save(update_fields=["updated_at", "message_count"])
+    _event(ticket, TicketEvent.Kind.NOTE, actor=author, new={"message": message.pk})
+    _announce(ticket, "note")
+    return message
+
+
+@transaction.atomic
+def ticket_auto_message(
+    *,
+    ticket: Ticket,
+    subject: str,
+    text: str,
+    channel: str,
+    channel_account_id: int | None,
+    external_id: str,
+    metadata: dict[str, Any],
+) -> Message:
+    """A message the desk sends on its own (an acknowledgement): kind SYSTEM, no author, and
+    no effect on status or response times. The channel edge records and sends its delivery."""
+    ticket = _lock(ticket)
+    message = Message.objects.create(
+        ticket=ticket,
+        kind=Message.Kind.SYSTEM,
+        channel=channel,
+        channel_account_id=channel_account_id,
+        external_id=external_id,
+        subject=subject[:300],
+        text=text,
+        is_automatic=True,
+        metadata=metadata,
+        created_at=timezone.now(),
+    )
+    ticket.message_count = F("message_count") + 1
+    ticket.save(update_fields=["message_count"])
+    ticket.refresh_from_db(fields=["message_count"])
+    _announce(ticket, "message")
+    return message
+
+
+def message_link_inline_images(*, message: Message) -> int:
+    """Point the message's sanitised HTML `cid:` images at its stored inline attachments
+    (`/desk/attachments/<id>/inline/`, an agent-only view serving image/* only). Returns how
+    many references were linked; unknown cids are left as they are (they show as broken)."""
+    import re
+
+    if "cid:" not in message.html:
+        return 0
+    cid_src = re.compile(r"""(\bsrc\s*=\s*)(["'])cid:([^"'>\s]+)\2""", re.IGNORECASE)
+    by_cid = {
+        _cid_key(cid): pk
+        for pk, cid in Attachment.objects.filter(message=message)
+        .exclude(content_id="")
+        .values_list("pk", "content_id")
+    }
+    linked = 0
+
+    def swap(match: re.Match[str]) -> str:
+        nonlocal linked
+        pk = by_cid.get(_cid_key(match.group(3)))
+        if pk is None:
+            return match.group(0)
+        linked += 1
+        return f"{match.group(1)}{match.group(2)}/desk/attachments/{pk}/inline/{match.group(2)}"
+
+    html = cid_src.sub(swap, message.html)
+    if linked:
+        message.html = html
+        message.save(update_fields=["html"])
+    return linked
+
+
+def _cid_key(value: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(value).strip().strip("<>").lower()
