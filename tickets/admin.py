@@ -25,6 +25,7 @@ from .models import (
     Ticket,
     TicketEvent,
 )
+from .sla_admin import SLA_COLUMNS  # noqa: F401  (registers the SLA admin too)
 
 
 @admin.register(Organisation)
@@ -97,7 +98,7 @@ class TicketAdmin(admin.ModelAdmin):
     list_select_related = ("group", "assignee")
     search_fields = ("=number", "subject", "=reply_token")
     raw_id_fields = ("contact", "organisation", "merged_into", "assignee")
-    readonly_fields = ("number", "reply_token", "message_count")
+    readonly_fields = ("number", "reply_token", "message_count", *SLA_COLUMNS)
     filter_horizontal = ("tags",)
     show_full_result_count = False
 

@@ -5,6 +5,7 @@ can be pushed through again."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -37,6 +38,8 @@ from tickets.models import (
     TicketEvent,
 )
 from tickets.roles import Role
+from tickets.sla_models import SlaPolicy
+from tickets.sla_services import ticket_sla_recompute
 from tickets.types import IncomingAttachment
 
 pytestmark = pytest.mark.django_db
@@ -77,6 +80,8 @@ def make_rows(n: int) -> Ticket:
     services.ticket_reply(ticket=ticket, author=agent, text="On it.")  # an OutboundDelivery
     services.ticket_note(ticket=ticket, author=agent, text="Internal.")
     Macro.objects.create(name=f"Macro {n}", body="Thanks!", set_status="solved", add_tags="a,b")
+    SlaPolicy.objects.create(name=f"SLA {n}", targets={"normal": {"first_reply": n}})
+    ticket_sla_recompute(ticket_id=ticket.pk, now=ticket.created_at + timedelta(minutes=9))
     for status, reason in (("failed", "could not parse"), ("processed", "new ticket")):
         InboundMessage.objects.create(
             account=account,
