@@ -67,9 +67,13 @@ class SlaPolicyWriteSerializer(serializers.Serializer):
     conditions = AnyJsonField(required=False, default=dict)
     calendar = serializers.IntegerField(required=False, allow_null=True, default=None)
     targets = AnyJsonField()
-    pause_on = AnyJsonField(required=False, default=lambda: list(DEFAULT_PAUSE_ON))
-    pause_targets = AnyJsonField(
-        required=False, default=lambda: [m.value for m in DEFAULT_PAUSE_TARGETS]
+    pause_on = serializers.ListField(
+        child=serializers.CharField(), required=False, default=lambda: list(DEFAULT_PAUSE_ON)
+    )
+    pause_targets = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        default=lambda: [m.value for m in DEFAULT_PAUSE_TARGETS],
     )
 
 
