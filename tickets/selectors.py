@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, F, Min, OuterRef, Prefetch, Q, QuerySet
 
-from . import events
+from . import events, sla_events
 from .access import agent_tickets, my_group_ids, visible_tickets
 from .models import (
     Attachment,
@@ -39,7 +39,7 @@ QUEUE_VIEWS: dict[str, str] = {
     "all": "All tickets",
 }
 DEFAULT_VIEW = "unsolved"
-SORTS: dict[str, str] = {"-updated_at": "Updated", "-priority": "Priority"}
+SORTS: dict[str, str] = {"-updated_at": "Updated", "-priority": "Priority", "due": "Due soonest"}
 DEFAULT_SORT = "-updated_at"
 
 
@@ -110,7 +110,11 @@ def queue_tickets(user: Any, query: QueueQuery) -> QuerySet[Ticket]:
         if term.isdigit():
             match |= Q(number=int(term))
         qs = qs.filter(match)
-    order = ["-priority", "-updated_at"] if query.sort == "-priority" else ["-updated_at"]
+    order: list[Any] = (
+        ["-priority", "-updated_at"] if query.sort == "-priority" else ["-updated_at"]
+    )
+    if query.sort == "due":  # the (sla_due_at, id) index; tickets with no running target last
+        order = [F("sla_due_at").asc(nulls_last=True)]
     return (
         qs.select_related("contact", "group", "assignee")
         .prefetch_related("tags")
@@ -332,6 +336,8 @@ def _summary(event: TicketEvent, users: dict[int, str], groups: dict[int, str]) 
     if kind == TicketEvent.Kind.DELIVERY and isinstance(new, dict):
         detail = f" ({new['detail']})" if new.get("detail") else ""
         return f"Delivery {new.get('status', '')}{detail}"
+    if kind in sla_events.KINDS and isinstance(new, dict):
+        return sla_events.summary(kind, new)
     if kind == TicketEvent.Kind.MESSAGE and isinstance(new, dict) and new.get("flag"):
         return f"Message added (flagged: {new['flag']})"
     return str(event.get_kind_display())

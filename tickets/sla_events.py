@@ -22,3 +22,17 @@ def payload(*, metric: str, cycle: int, at: datetime, due_at: datetime | None) -
         "at": at.isoformat(),
         "due_at": due_at.isoformat() if due_at is not None else None,
     }
+
+
+METRIC_LABELS: dict[str, str] = {
+    "first_reply": "First reply",
+    "next_reply": "Next reply",
+    "periodic_update": "Periodic update",
+    "resolution": "Resolution",
+}
+
+
+def summary(kind: str, new: dict[str, object]) -> str:
+    """One line for the ticket's activity list."""
+    label = METRIC_LABELS.get(str(new.get("metric")), str(new.get("metric")))
+    return f"SLA {label.lower()} {'achieved' if kind == ACHIEVED else 'breached'}"

@@ -199,6 +199,49 @@ def ticket_sla(ticket: Ticket, *, now: datetime | None = None) -> TicketSla:
     return TicketSla(policy=policy, targets=results)
 
 
+@dataclass(frozen=True, slots=True)
+class SlaRow:
+    """One target as the ticket page shows it: the latest cycle of each metric."""
+
+    metric: str
+    label: str
+    due_at: datetime | None
+    completed_at: datetime | None
+    breached: bool
+    breached_at: datetime | None
+    paused: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SlaPanel:
+    policy: SlaPolicy | None
+    targets: list[SlaRow]
+
+
+def ticket_sla_panel(ticket: Ticket) -> SlaPanel:
+    """The ticket's targets as last stored by the live path: one query, however long the
+    ticket's history (the page must not replay it on every view)."""
+    latest: dict[str, SlaTarget] = {}
+    policy: SlaPolicy | None = None
+    for target in SlaTarget.objects.filter(ticket=ticket).select_related("policy"):
+        latest[target.metric] = target
+        policy = target.policy
+    rows = [
+        SlaRow(
+            metric=m.value,
+            label=str(sla_events.METRIC_LABELS[m.value]),
+            due_at=t.due_at,
+            completed_at=t.completed_at,
+            breached=t.breached_at is not None,
+            breached_at=t.breached_at,
+            paused=t.paused,
+        )
+        for m in Metric
+        if (t := latest.get(m.value)) is not None
+    ]
+    return SlaPanel(policy=policy, targets=rows)
+
+
 # --- storing it ---------------------------------------------------------------------------------
 
 

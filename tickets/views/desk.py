@@ -21,7 +21,7 @@ from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import forms, selectors, services
+from .. import forms, selectors, services, sla_services
 from ..access import access_contact_by_id, access_ticket_by_number
 from ..identities import InvalidIdentity
 from ..models import Attachment, Contact, Group, Identity, Macro, Ticket
@@ -109,6 +109,7 @@ def ticket_context(request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
         "reply_channels": channels,
         "reply_form": forms.ReplyForm(channels=[(o.value, o.full_label) for o in channels]),
         "note_form": forms.NoteForm(),
+        "sla": sla_services.ticket_sla_panel(ticket),
     }
 
 
