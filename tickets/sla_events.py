@@ -3,7 +3,7 @@
 Plain strings for now (TicketEvent.Kind does not list them yet): `sla_achieved` when a target
 is met, `sla_breached` when one is missed. `new` holds {"metric", "cycle", "at", "due_at"}:
 `at` is when it happened (the reply or solve instant; for a breach the due instant itself),
-which can be earlier than the row's `created_at` (when a worker got to it).
+and the row's `created_at` is set to that same instant, not to when a worker noticed it.
 """
 
 from __future__ import annotations

@@ -328,6 +328,7 @@ def _milestone(ticket: Ticket, result: TargetResult, kind: str, at: datetime) ->
         return 0
     TicketEvent.objects.create(
         ticket=ticket,
+        created_at=at,  # when it happened (the reply, the due instant), not when it was seen
         kind=sla_events.ACHIEVED if kind == SlaMilestone.Kind.ACHIEVED else sla_events.BREACHED,
         new=sla_events.payload(
             metric=result.metric.value, cycle=result.cycle, at=at, due_at=result.due_at
