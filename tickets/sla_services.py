@@ -43,7 +43,7 @@ from .sla import (
     parse_pause_on,
     parse_pause_targets,
     parse_targets,
-    sla_results,
+    sla_replay,
     targets_to_json,
 )
 from .sla_models import SlaMilestone, SlaPolicy, SlaTarget, parse_conditions
@@ -178,6 +178,7 @@ def _spec_for(policy: SlaPolicy) -> CalendarSpec | None:
 class TicketSla:
     policy: SlaPolicy | None
     targets: list[TargetResult]
+    waiting: tuple[Metric, ...] = ()  # cyclic targets the policy sets that have not started
 
     @property
     def due_at(self) -> datetime | None:
@@ -189,14 +190,20 @@ def ticket_sla(ticket: Ticket, *, now: datetime | None = None) -> TicketSla:
     policy = policy_for(ticket)
     if policy is None:
         return TicketSla(policy=None, targets=[])
+    spec = policy.spec()
     try:
-        results = sla_results(
-            policy.spec(), _spec_for(policy), sla_timeline(ticket), now=now or timezone.now()
-        )
+        state = sla_replay(spec, _spec_for(policy), sla_timeline(ticket))
+        results = state.results(now or timezone.now())
     except (SlaError, CalendarError) as exc:
         log.warning("SLA of ticket %s not computed: %s", ticket.number, exc)
         return TicketSla(policy=policy, targets=[])
-    return TicketSla(policy=policy, targets=results)
+    started = {r.metric for r in results}
+    waiting = tuple(
+        m
+        for m in (Metric.NEXT_REPLY, Metric.PERIODIC_UPDATE)
+        if m not in started and spec.minutes(state.priority, m) is not None
+    )
+    return TicketSla(policy=policy, targets=results, waiting=waiting)
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,7 +100,9 @@ def test_a_ticket_shows_its_targets(
     body = api_for(agent).get(f"/api/v1/tickets/{ticket.number}/sla/").json()
     assert body["policy"] == "Urgent billing"
     targets = {t["metric"]: t for t in body["targets"]}
-    assert set(targets) == {"first_reply", "resolution"}
+    assert set(targets) == {"first_reply", "next_reply", "resolution"}
+    # next reply only runs once a first reply went out (it never overrules the first reply)
+    assert targets["next_reply"]["due_at"] is None
     assert at(targets["first_reply"]["due_at"]) == ticket.created_at + timedelta(minutes=15)
     assert targets["first_reply"]["completed_at"] is None
     assert targets["first_reply"]["breached"] is False
@@ -138,3 +140,19 @@ def test_a_ticket_no_policy_matches_has_no_targets(agent: Any, support: Group) -
     ticket = make_ticket(group=support)
     body = api_for(agent).get(f"/api/v1/tickets/{ticket.number}/sla/").json()
     assert body == {"policy": None, "targets": []}
+
+
+def test_a_solved_ticket_has_no_running_next_reply_clock(
+    admin_user: Any, agent: Any, support: Group
+) -> None:
+    api_for(admin_user).post(API, {**POLICY, "conditions": {}}, format="json")
+    ticket = make_ticket(group=support)
+    services.ticket_reply(ticket=ticket, author=agent, text="Try this")
+    services.ticket_set_status(ticket=ticket, status="open", actor=agent)
+    url = f"/api/v1/tickets/{ticket.number}/sla/"
+    services.ticket_set_status(ticket=ticket, status="solved", actor=agent)
+    body = api_for(agent).get(url).json()
+    by_metric = {t["metric"]: t for t in body["targets"]}
+    assert by_metric["next_reply"]["due_at"] is None
+    assert by_metric["resolution"]["completed_at"] is not None
+    assert not any(t["breached"] for t in body["targets"])

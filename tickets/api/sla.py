@@ -183,6 +183,19 @@ class TicketSlaView(APIView):
                     "paused": t.paused,
                 }
                 for t in computed.targets
+            ]
+            # a next-reply or update target the policy sets that has not started yet
+            + [
+                {
+                    "metric": m.value,
+                    "cycle": 0,
+                    "due_at": None,
+                    "completed_at": None,
+                    "breached": False,
+                    "breached_at": None,
+                    "paused": False,
+                }
+                for m in computed.waiting
             ],
         }
         return Response(TicketSlaSerializer(body).data)
