@@ -17,7 +17,7 @@ from .events import ticket_changed
 log = logging.getLogger(__name__)
 
 # Changes that cannot move a target: skip the replay.
-IRRELEVANT_KINDS = frozenset({"subject", "contact", "delivery", "call"})
+IRRELEVANT_KINDS = frozenset({"subject", "delivery", "call"})
 
 
 @receiver(ticket_changed)

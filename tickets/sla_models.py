@@ -34,7 +34,8 @@ CONDITION_FIELDS: tuple[str, ...] = ("priority", "group", "channel", "organisati
 def parse_conditions(data: object) -> dict[str, list[str]]:
     """`{"priority": ["urgent"], "group": ["Billing"], ...}`: each a list of names; a ticket
     matches when, for every field given, its value is one of those listed (for tags: it has
-    one of them). Names of groups and organisations are checked by the services."""
+    one of them). Groups and organisations are matched by name, so a policy may name a team
+    before it exists."""
     from .models import Channel
 
     if data is None:

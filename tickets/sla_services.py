@@ -413,12 +413,6 @@ def _clean_policy(data: PolicyInput, *, instance: SlaPolicy | None) -> dict[str,
     fields["targets"] = targets_to_json(targets)
     fields["pause_on"] = sorted(pause_on)
     fields["pause_targets"] = sorted(m.value for m in pause_targets)
-    for key, model in (("group", Group), ("organisation", Organisation)):
-        names = conditions.get(key, [])
-        known = set(model.objects.filter(name__in=names).values_list("name", flat=True))
-        missing = [n for n in names if n not in known]
-        if missing:
-            raise SlaPolicyError(f"No {key} named {missing[0]!r}.", field="conditions")
     if data.calendar_id is not None and not Calendar.objects.filter(pk=data.calendar_id).exists():
         raise SlaPolicyError(f"No calendar with id {data.calendar_id}.", field="calendar")
     fields["calendar_id"] = data.calendar_id

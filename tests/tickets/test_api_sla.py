@@ -67,7 +67,7 @@ def test_an_admin_creates_lists_changes_and_deletes_a_policy(
     [
         ({"targets": {"critical": {"first_reply": 5}}}, "targets"),
         ({"targets": {"urgent": {"first_reply": 0}}}, "targets"),
-        ({"conditions": {"group": ["No such team"]}}, "conditions"),
+        ({"conditions": {"group": "Billing"}}, "conditions"),
         ({"conditions": {"priority": ["soon"]}}, "conditions"),
         ({"pause_on": ["closed"]}, "pause_on"),
         ({"calendar": 424242}, "calendar"),

@@ -237,7 +237,7 @@ def test_policy_input_errors_name_the_field(db: Any, standard: SlaPolicy) -> Non
     cases = [
         ({"name": " "}, "name", "needs a name"),
         ({"name": "Standard"}, "name", "exists already"),
-        ({"name": "x", "conditions": {"group": ["Nowhere"]}}, "conditions", "No group"),
+        ({"name": "x", "conditions": {"group": "Billing"}}, "conditions", "list of names"),
         ({"name": "x", "conditions": {"colour": ["red"]}}, "conditions", "Unknown condition"),
         ({"name": "x", "targets": {"urgent": {"first_reply": -1}}}, "targets", "between"),
         ({"name": "x", "pause_on": ["solved"]}, "pause_on", "cannot pause"),
@@ -263,3 +263,11 @@ def test_sla_recompute_command_replays_open_tickets(
     call_command("sla_recompute", "--all", stdout=out)
     assert "2 tickets replayed" in out.getvalue()
     assert SlaTarget.objects.filter(ticket=solved, metric="resolution").exists()
+
+
+def test_conditions_match_groups_by_name_even_one_made_later(db: Any) -> None:
+    policy = sla_policy_create(data=policy_input(conditions={"group": ["Escalations"]}))
+    assert policy.conditions == {"group": ["Escalations"]}
+    team = Group.objects.create(name="Escalations")
+    assert policy_for(make_ticket(group=team)) == policy
+    assert policy_for(make_ticket()) is None
