@@ -4,6 +4,7 @@ the stored due columns and targets, and the breach sweep recording each breach e
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 from typing import Any
@@ -16,7 +17,7 @@ from django.utils import timezone
 from tests.factories import ContactFactory, OrganisationFactory, make_ticket
 from tickets import services, sla_events
 from tickets.calendar_models import Calendar
-from tickets.models import Group, Ticket, TicketEvent
+from tickets.models import Group, Message, Ticket, TicketEvent
 from tickets.sla import AgentReply, CustomerMessage, Opened, Other, PriorityChange, StatusChange
 from tickets.sla_models import SlaMilestone, SlaPolicy, SlaTarget
 from tickets.sla_services import (
@@ -30,6 +31,7 @@ from tickets.sla_services import (
     ticket_sla,
     ticket_sla_recompute,
 )
+from tickets.types import IncomingMessage
 
 TARGETS = {
     "urgent": {"first_reply": 15, "next_reply": 30, "resolution": 120},
@@ -271,3 +273,62 @@ def test_conditions_match_groups_by_name_even_one_made_later(db: Any) -> None:
     team = Group.objects.create(name="Escalations")
     assert policy_for(make_ticket(group=team)) == policy
     assert policy_for(make_ticket()) is None
+
+
+def test_a_customer_message_after_a_reply_starts_next_reply_live(
+    agent: Any, support: Group, standard: SlaPolicy, django_capture_on_commit_callbacks: Any
+) -> None:
+    contact = ContactFactory(email="nina@example.test")
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket = make_ticket(group=support, contact=contact)
+        services.ticket_reply(ticket=ticket, author=agent, text="Which printer?", status="open")
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.message_ingest(
+            incoming=IncomingMessage(
+                channel="email",
+                identity_kind="email",
+                identity_value="nina@example.test",
+                target_ticket_id=ticket.pk,
+                text="The one on floor 3.",
+            )
+        )
+    ticket.refresh_from_db()
+    assert result.ticket_id == ticket.pk
+    arrived = Message.objects.get(pk=result.message_id).created_at
+    assert ticket.next_reply_due_at == arrived + timedelta(minutes=120)
+    assert ticket.first_reply_due_at is None
+    # a note does not answer it; an agent reply does
+    with django_capture_on_commit_callbacks(execute=True):
+        services.ticket_note(ticket=ticket, author=agent, text="Floor 3 is Bob's")
+    ticket.refresh_from_db()
+    assert ticket.next_reply_due_at is not None
+    with django_capture_on_commit_callbacks(execute=True):
+        services.ticket_reply(ticket=ticket, author=agent, text="Fixed.")
+    ticket.refresh_from_db()
+    assert ticket.next_reply_due_at is None
+
+
+def _wait_for(check: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail("the worker did not finish in time")
+        time.sleep(0.1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sla_tasks_run_on_a_real_worker(support: Group, live_worker: Any) -> None:
+    from tickets.tasks import sla_recompute_ticket
+    from tickets.tasks import sla_sweep as sweep_task
+
+    ticket = make_ticket(group=support, created_at=ago(120))  # no policy yet: nothing stored
+    SlaPolicy.objects.create(name="Standard", targets=TARGETS)
+    sla_recompute_ticket.delay(ticket.pk)
+    _wait_for(lambda: Ticket.objects.filter(pk=ticket.pk, sla_breached=True).exists())
+    assert SlaMilestone.objects.filter(ticket=ticket, kind="breached").count() == 1
+    # as of 9 hours ago nothing had breached; the beat's task records both breaches since
+    late = make_ticket(group=support, created_at=ago(600))
+    ticket_sla_recompute(ticket_id=late.pk, now=ago(599))
+    sweep_task.delay()
+    _wait_for(lambda: SlaMilestone.objects.filter(ticket=late, kind="breached").count() == 2)
+    assert TicketEvent.objects.filter(ticket=late, kind=sla_events.BREACHED).count() == 2
