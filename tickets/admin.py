@@ -29,6 +29,7 @@ from .models import (
     Ticket,
     TicketEvent,
 )
+from .sla_admin import SLA_COLUMNS  # noqa: F401  (registers the SLA admin too)
 
 
 @admin.register(Organisation)

@@ -9,5 +9,5 @@ class TicketsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import accounts, live  # noqa: F401  (portal logins; live screens)
+        from . import accounts, live, sla_live  # noqa: F401  (portal logins; live screens; SLA)
         from .search import receivers  # noqa: F401  (search documents follow changes)

@@ -176,6 +176,23 @@ class Csat:
             raise InvalidPayload("a CSAT rating is between 1 and 5")
 
 
+SLA_METRICS = ("first_reply", "next_reply", "periodic_update", "resolution")
+
+
+@dataclass(frozen=True)
+class SlaMilestone:
+    """A target met (`sla_achieved`) or missed (`sla_breached`): which one, which wait of it
+    (`cycle`: next reply and periodic update run once per wait) and when it was due."""
+
+    metric: str
+    cycle: int = 1
+    due_at: str | None = None  # ISO 8601
+
+    def check(self) -> None:
+        if self.metric not in SLA_METRICS:
+            raise InvalidPayload(f"unknown SLA metric {self.metric!r}")
+
+
 PAYLOAD_TYPES: dict[str, type[Any]] = {
     EventKind.CREATED: Created,
     EventKind.MESSAGE: CustomerMessage,
@@ -194,6 +211,8 @@ PAYLOAD_TYPES: dict[str, type[Any]] = {
     EventKind.DELIVERY: Delivery,
     EventKind.FOLLOW_UP: FollowUp,
     EventKind.CSAT: Csat,
+    EventKind.SLA_ACHIEVED: SlaMilestone,
+    EventKind.SLA_BREACHED: SlaMilestone,
 }
 
 

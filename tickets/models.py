@@ -212,10 +212,36 @@ class Ticket(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     last_customer_message_at = models.DateTimeField(null=True, blank=True)
     last_agent_message_at = models.DateTimeField(null=True, blank=True)
+    # SLA: written only by `tickets.sla_services` (the engine's results for the policy).
+    sla_policy = models.ForeignKey(
+        "tickets.SlaPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    first_reply_due_at = models.DateTimeField(null=True, blank=True)
+    next_reply_due_at = models.DateTimeField(null=True, blank=True)
+    resolution_due_at = models.DateTimeField(null=True, blank=True)
+    sla_due_at = models.DateTimeField(
+        null=True, blank=True, help_text="The soonest due of the running targets (overdue too)."
+    )
+    sla_next_due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The soonest due not yet breached: what the sweep looks for.",
+    )
+    sla_breached = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-updated_at"]
         indexes = [
+            models.Index(
+                fields=["sla_due_at", "id"],
+                condition=models.Q(sla_due_at__isnull=False),
+                name="ticket_sla_due",
+            ),
+            models.Index(
+                fields=["sla_next_due_at"],
+                condition=models.Q(sla_next_due_at__isnull=False),
+                name="ticket_sla_sweep",
+            ),
             models.Index(fields=["-updated_at", "-id"], name="ticket_updated_id"),
             models.Index(fields=["status", "-updated_at"], name="ticket_status_updated"),
             models.Index(fields=["group", "status", "-updated_at"], name="ticket_group_status_upd"),
@@ -353,6 +379,8 @@ class TicketEvent(models.Model):
         DELIVERY = "delivery", "Delivery"
         FOLLOW_UP = "follow_up", "Follow-up"
         CSAT = "csat", "Satisfaction rating"
+        SLA_ACHIEVED = "sla_achieved", "SLA target achieved"
+        SLA_BREACHED = "sla_breached", "SLA target breached"
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -538,5 +566,6 @@ class SavedView(models.Model):
         return self.group_id is not None
 
 
-# Calendars live in their own module; importing them here registers them with this app.
+# Calendars and SLA live in their own modules; importing them here registers them.
 from .calendar_models import Calendar, CalendarHoliday  # noqa: E402, F401
+from .sla_models import SlaMilestone, SlaPolicy, SlaTarget  # noqa: E402, F401

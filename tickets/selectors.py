@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, F, Min, OuterRef, Prefetch, Q, QuerySet
 
-from . import events
+from . import events, sla_events
 from .access import agent_tickets, my_group_ids, visible_tickets
 from .models import (
     Attachment,
@@ -46,6 +46,7 @@ SORTS: dict[str, str] = {
     "-updated_at": "Updated",
     "-priority": "Priority",
     "-created_at": "Created",
+    "due": "Due soonest",
     "relevance": "Relevance",
 }
 DEFAULT_SORT = "-updated_at"
@@ -131,6 +132,8 @@ def _queue_order(sort: str, parsed: SearchQuery | None) -> list[Any]:
         return ["-priority", "-updated_at", "-id"]
     if sort == "-created_at":
         return ["-created_at", "-id"]
+    if sort == "due":  # the (sla_due_at, id) index; tickets with no running target last
+        return [F("sla_due_at").asc(nulls_last=True), "-id"]
     return ["-updated_at", "-id"]
 
 
@@ -384,6 +387,8 @@ def _summary(
         return "Call logged"
     if kind == TicketEvent.Kind.CSAT:
         return f"Satisfaction rating: {data.get('rating')}/5"
+    if kind in sla_events.KINDS:
+        return sla_events.summary(kind, data)
     return str(event.get_kind_display())
 
 

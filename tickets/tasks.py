@@ -1,4 +1,5 @@
-"""Thin Celery shells of the core: search documents are rebuilt here, off the request path."""
+"""Thin Celery shells of the core: search documents are rebuilt here, off the request path,
+and SLA due times replayed and breaches swept on the `sla` queue."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 
 from helpdesk.queues import Queue
 
+from . import sla_services
 from .search import index
 
 TRANSIENT = (OperationalError, InterfaceError, DatabaseError)
@@ -69,3 +71,29 @@ def refresh_contact_search_documents(self: Any, contact_ids: list[int]) -> int:
 )
 def refresh_organisation_search_documents(self: Any, organisation_id: int) -> int:
     return index.documents_refresh_for_organisation(organisation_id=organisation_id)
+
+
+SLA_QUEUE = Queue.SLA
+_RETRY: dict[str, Any] = {
+    "acks_late": True,
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": 2,
+    "retry_backoff_max": 120,
+    "max_retries": 8,
+}
+
+
+@shared_task(route_to=SLA_QUEUE, **_RETRY)
+def sla_recompute_ticket(ticket_id: int) -> str:
+    outcome = sla_services.ticket_sla_recompute(ticket_id=ticket_id)
+    return f"ticket {ticket_id}: {outcome.achieved} achieved, {outcome.breached} breached"
+
+
+@shared_task(route_to=SLA_QUEUE, **_RETRY)
+def sla_recompute_open() -> str:
+    return f"{sla_services.sla_recompute_tickets(only_open=True)} tickets"
+
+
+@shared_task(route_to=SLA_QUEUE, **_RETRY)
+def sla_sweep() -> str:
+    return f"{sla_services.sla_sweep()} breaches"

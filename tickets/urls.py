@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import calendars, desk
+from .views import calendars, desk, sla_admin
 
 app_name = "desk"
 urlpatterns = [
@@ -26,6 +26,11 @@ urlpatterns = [
         )
         for field in desk.FIELD_UPDATES
     ],
+    path("sla/", sla_admin.policies, name="sla_policies"),
+    path("sla/new/", sla_admin.policy_new, name="sla_policy_new"),
+    path("sla/<int:pk>/", sla_admin.policy_edit, name="sla_policy_edit"),
+    path("sla/<int:pk>/move/", sla_admin.policy_move, name="sla_policy_move"),
+    path("sla/<int:pk>/delete/", sla_admin.policy_delete, name="sla_policy_delete"),
     path("contacts/<int:contact_id>/", desk.contact, name="contact"),
     path(
         "contacts/<int:contact_id>/identities/",

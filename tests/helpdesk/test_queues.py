@@ -14,6 +14,9 @@ from helpdesk.queues import Queue
         ("channels_in.tasks.process_inbound", Queue.INGEST),
         ("channels_in.tasks.deliver_outbound", Queue.DELIVER),
         ("channels_in.email.tasks.poll_mailboxes", Queue.INGEST),
+        ("tickets.tasks.sla_recompute_ticket", Queue.SLA),
+        ("tickets.tasks.sla_recompute_open", Queue.SLA),
+        ("tickets.tasks.sla_sweep", Queue.SLA),
     ],
 )
 def test_it_routes_each_task_to_its_queue(task_name: str, queue: Queue) -> None:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from channels_in.config import load_config
 from channels_in.models import ChannelAccount, OutboundDelivery
 from helpdesk.management.commands.seed_demo import build_base, plan_tickets
+from tickets import sla_events
 from tickets.models import Contact, Group, Identity, Message, Ticket, TicketEvent
 from tickets.roles import Role, is_agent, sees_all_tickets
 
@@ -170,7 +171,10 @@ def test_it_tells_coherent_histories_through_the_services(demo_desk: str) -> Non
     events = TicketEvent.objects.annotate(opened=F("ticket__created_at"))
     assert TicketEvent.objects.filter(kind="created").count() == 40
     assert not events.filter(occurred_at__lt=F("opened")).exists()
-    assert not events.filter(occurred_at__gt=F("ticket__updated_at")).exists()
+    # an SLA milestone comes with time (a due instant passing), not with a change to the ticket
+    changes = events.exclude(kind__in=sla_events.KINDS)
+    assert not changes.filter(occurred_at__gt=F("ticket__updated_at")).exists()
+    assert events.filter(kind__in=sla_events.KINDS).exists()
     # every message has its event, at the message's own time
     for message in Message.objects.exclude(kind=Message.Kind.SYSTEM):
         kinds = {"customer": "message", "reply": "reply", "note": "note"}
@@ -260,3 +264,14 @@ def test_it_seeds_help_centre_articles_in_two_languages(demo_desk: str) -> None:
     assert "help-centre articles" in demo_desk
     locales = set(Article.objects.filter(status="published").values_list("locale", flat=True))
     assert {"en", "fr"} <= locales
+
+
+def test_it_gives_the_demo_an_sla_policy_and_due_times(demo_desk: str) -> None:
+    from tickets.models import Ticket
+    from tickets.sla_models import SlaPolicy
+
+    assert SlaPolicy.objects.filter(name="Standard", conditions={}).exists()
+    open_tickets = Ticket.objects.filter(status__in=Ticket.ACTIVE_STATUSES)
+    assert open_tickets.exists()
+    assert open_tickets.filter(sla_policy__name="Standard").count() == open_tickets.count()
+    assert open_tickets.filter(sla_due_at__isnull=False).exists()

@@ -5,7 +5,7 @@ can be pushed through again."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -41,6 +41,8 @@ from tickets.models import (
 )
 from tickets.roles import Role
 from tickets.search.index import documents_refresh
+from tickets.sla_models import SlaPolicy
+from tickets.sla_services import ticket_sla_recompute
 from tickets.types import IncomingAttachment
 
 pytestmark = pytest.mark.django_db
@@ -83,6 +85,8 @@ def make_rows(n: int) -> Ticket:
     Macro.objects.create(name=f"Macro {n}", body="Thanks!", set_status="solved", add_tags="a,b")
     SavedView.objects.create(name=f"View {n}", owner=agent, group=group, filters={"q": "help"})
     documents_refresh(ticket_ids=[ticket.pk])  # its SearchDocument
+    SlaPolicy.objects.create(name=f"SLA {n}", targets={"normal": {"first_reply": n}})
+    ticket_sla_recompute(ticket_id=ticket.pk, now=ticket.created_at + timedelta(minutes=9))
     for status, reason in (("failed", "could not parse"), ("processed", "new ticket")):
         InboundMessage.objects.create(
             account=account,

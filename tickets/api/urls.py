@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import calendars, views
+from . import calendars, sla, views
 
 app_name = "api"
 
@@ -18,10 +18,12 @@ router.register("tags", views.TagViewSet, basename="tag")
 router.register("macros", views.MacroViewSet, basename="macro")
 router.register("calendars", calendars.CalendarViewSet, basename="calendar")
 router.register("views", views.SavedViewViewSet, basename="saved-view")
+router.register("sla-policies", sla.SlaPolicyViewSet, basename="sla-policy")
 
 urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),
     path("search/", views.SearchView.as_view(), name="search"),
     path("auth/token/", views.TokenView.as_view(), name="token"),
+    path("tickets/<int:number>/sla/", sla.TicketSlaView.as_view(), name="ticket-sla"),
     *router.urls,
 ]

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import forms, saved_views, selectors, services
+from .. import forms, saved_views, selectors, services, sla_services
 from ..access import access_contact_by_id, access_ticket_by_number
 from ..identities import InvalidIdentity
 from ..models import Contact, Group, Identity, Macro, SavedView, Ticket
@@ -170,6 +170,7 @@ def ticket_context(request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
         "reply_channels": channels,
         "reply_form": forms.ReplyForm(channels=[(o.value, o.full_label) for o in channels]),
         "note_form": forms.NoteForm(),
+        "sla": sla_services.ticket_sla_panel(ticket),
     }
 
 

@@ -1065,6 +1065,26 @@ def _phone(index: int) -> str:
     return f"+1{US_AREAS[index % len(US_AREAS)]}55501{index % 100:02d}"
 
 
+DEMO_SLA_TARGETS = {
+    "urgent": {"first_reply": 60, "next_reply": 120, "resolution": 480},
+    "high": {"first_reply": 240, "next_reply": 480, "resolution": 1440},
+    "normal": {"first_reply": 480, "next_reply": 960, "resolution": 2880},
+    "low": {"first_reply": 1440, "next_reply": 2880, "resolution": 10080},
+}
+
+
+def seed_sla_policy() -> None:
+    """A catch-all SLA policy in calendar time (so the demo queue shows countdown badges),
+    and every open ticket replayed against it. Idempotent."""
+    from tickets.sla_models import SlaPolicy
+    from tickets.sla_services import sla_recompute_tickets
+
+    SlaPolicy.objects.get_or_create(
+        name="Standard", defaults={"position": 100, "targets": DEMO_SLA_TARGETS}
+    )
+    sla_recompute_tickets(only_open=True)
+
+
 def build_base(*, with_bulk_agents: bool = False) -> Base:
     """Create (or find) everything tickets hang on. Idempotent: a second run adds nothing."""
     from channels_in.models import ChannelAccount, ChannelKind
@@ -2112,12 +2132,15 @@ class Command(BaseCommand):
         from tickets.events import reply_posted, ticket_changed
         from tickets.live import push_ticket_changed
         from tickets.search.receivers import identity_saved_refresh, ticket_changed_refresh
+        from tickets.sla_live import recompute_sla
 
         disconnected = reply_posted.disconnect(receivers.record_delivery)
         live_off = ticket_changed.disconnect(push_ticket_changed)
         # search documents are built in one pass at the end (`documents_rebuild`)
         search_off = ticket_changed.disconnect(dispatch_uid="search_ticket_changed")
         identities_off = post_save.disconnect(sender=Identity, dispatch_uid="search_identity_saved")
+        # SLA is replayed once per ticket below, after history has its final times
+        sla_off = ticket_changed.disconnect(recompute_sla)
         try:
             with transaction.atomic():
                 base = build_base(with_bulk_agents=bulk_agents)
@@ -2136,6 +2159,9 @@ class Command(BaseCommand):
                 post_save.connect(
                     identity_saved_refresh, sender=Identity, dispatch_uid="search_identity_saved"
                 )
+            if sla_off:
+                ticket_changed.connect(recompute_sla)
+        seed_sla_policy()
         return base, deliveries
 
     def _summary(self, deliveries: int) -> None:
