@@ -45,7 +45,8 @@ _HEADLINE_OPTIONS = (
 )
 SNIPPET_MESSAGES = 30  # the newest messages of a ticket looked at for its snippet
 SEARCH_CANDIDATES = 200  # matches ranked per query; beyond, the count shows "200+"
-PROBE_LIMIT = 5000  # matching documents read before a search counts as "common"
+RECENT_WALK = 5000  # recent visible tickets tested first (a common word stops here)
+PROBE_LIMIT = 2000  # matching documents read through the GIN indexes otherwise
 
 
 class SearchError(ValueError):
@@ -72,11 +73,22 @@ def _people_text(query: SearchQuery) -> str:
     return raw if len(raw) >= 4 else ""
 
 
-def _text_match(query: SearchQuery, *, include_notes: bool, prefix: str = "") -> Q:
+def _in(column: str, query: SearchQuery) -> Q:
+    """`column @@ query`; for a phrase, its words alone first: testing word positions costs
+    far more than finding the words, so most rows are turned away by the cheap test."""
     tsq = _tsquery(query.websearch())
-    match = Q(**{f"{prefix}document": tsq})
+    if not query.phrases:
+        return Q(**{column: tsq})
+    words = " ".join([*query.words, *query.phrases])
+    return Q(**{column: TsQuery(words, search_type="plain", config=SEARCH_CONFIG)}) & Q(
+        **{column: tsq}
+    )
+
+
+def _text_match(query: SearchQuery, *, include_notes: bool, prefix: str = "") -> Q:
+    match = _in(f"{prefix}document", query)
     if include_notes:
-        match |= Q(**{f"{prefix}notes": tsq})
+        match |= _in(f"{prefix}notes", query)
     people = _people_text(query)
     if people:
         match |= Q(**{f"{prefix}people__contains": people})
@@ -149,21 +161,36 @@ def apply_search(
 def _candidates(
     qs: QuerySet[Ticket], matching: QuerySet[Ticket], query: SearchQuery, *, include_notes: bool
 ) -> list[int]:
-    """The ids of the newest `SEARCH_CANDIDATES` (+1) visible matches, as a literal list.
+    """The ids of up to `SEARCH_CANDIDATES` (+1) visible matches, as a literal list, at a cost
+    that does not grow with the desk: a search reads at most `RECENT_WALK` recent tickets and
+    `PROBE_LIMIT` documents, whatever the number of tickets and matches.
 
-    First a probe reads up to `PROBE_LIMIT` matching documents through the GIN indexes
-    (sequential scans off: the planner's guess for words that never meet is often wrong).
-    When that is all of them, the few candidates are sorted by date through the primary key.
-    When there are more, matches are dense and walking the tickets newest first (the
-    `updated_at` index), testing each document, finds enough within a few thousand rows."""
+    1. The `RECENT_WALK` most recently updated visible tickets (the `updated_at` index) are
+       tested against their documents (primary key), bitmap scans off. A common word fills the candidates here: they are then
+       the newest matches.
+    2. Otherwise the GIN indexes give up to `PROBE_LIMIT` matching documents (sequential scans
+       off: the planner's guess for words that never meet is often wrong), of which the
+       visible ones join the candidates. A rare word (a name, an email, a number) has fewer
+       matches than that: all of them are found, however old. A word between the two may
+       leave out some older matches; an operator or a second word narrows to them."""
+    recent = qs.order_by("-updated_at", "-id").values("pk")[:RECENT_WALK]
+    walk = matching.filter(pk__in=recent).order_by("-updated_at", "-id")
+    with transaction.atomic(), connection.cursor() as cursor:
+        # GIN is read only by bitmap scans: without them the plan is the bounded walk, even
+        # when the planner believes a phrase to be rare
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        newest = list(walk.values_list("pk", flat=True)[: SEARCH_CANDIDATES + 1])
+    if len(newest) > SEARCH_CANDIDATES:
+        return newest
     probe = SearchDocument.objects.filter(_text_match(query, include_notes=include_notes))
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        found = list(probe.values_list("ticket_id", flat=True)[: PROBE_LIMIT + 1])
-    source = matching if len(found) > PROBE_LIMIT else qs.filter(pk__in=found)
-    return list(
-        source.order_by("-updated_at", "-id").values_list("pk", flat=True)[: SEARCH_CANDIDATES + 1]
-    )
+        found = list(probe.values_list("ticket_id", flat=True)[:PROBE_LIMIT])
+    # by primary key, sorted here: asked to sort, the planner would walk the date index
+    # looking for these (mostly old) tickets
+    older = qs.filter(pk__in=set(found) - set(newest)).order_by().values_list("updated_at", "pk")
+    ranked = sorted(older, reverse=True)[: SEARCH_CANDIDATES + 1 - len(newest)]
+    return newest + [pk for _, pk in ranked]
 
 
 # --- conditions --------------------------------------------------------------------------------
