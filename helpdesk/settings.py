@@ -254,6 +254,10 @@ if HELPDESK_PUBLIC_API_RATE < 0:
 KB_VECTOR_BACKEND = env.str("KB_VECTOR_BACKEND", default="auto")
 if KB_VECTOR_BACKEND not in ("auto", "numpy", "pgvector"):
     raise ImproperlyConfigured("KB_VECTOR_BACKEND must be auto, numpy or pgvector.")
+# "python" (default): trigram similarity on a per-process index; "sql"/"auto": pg_trgm
+KB_TRIGRAM_BACKEND = env.str("KB_TRIGRAM_BACKEND", default="python")
+if KB_TRIGRAM_BACKEND not in ("auto", "python", "sql"):
+    raise ImproperlyConfigured("KB_TRIGRAM_BACKEND must be python, sql or auto.")
 # The bot answers only above this search confidence (calibrated with `manage.py kb_eval`).
 KB_BOT_THRESHOLD = env.float("KB_BOT_THRESHOLD", default=0.5)
 KB_DEFAULT_LOCALE = env.str("KB_DEFAULT_LOCALE", default="en")
