@@ -418,7 +418,8 @@ def confidence_of(hits: list[Hit], rankings: dict[str, list[tuple[int, float]]])
 def base_queryset(user: Any, *, locale: str, customer_facing: bool = False) -> tuple[Any, str]:
     """The articles `user` may read in `locale`; when that locale has none, every locale."""
     base = selectors.readable_articles(user, locale=locale, customer_facing=customer_facing)
-    if locale and not base.exists():
+    # the readable ids are needed by the in-process signals anyway: they answer "any?" too
+    if locale and not len(_readable_ids(base)):
         return selectors.readable_articles(user, customer_facing=customer_facing), "simple"
     return base, search_config_for(locale)
 
