@@ -17,6 +17,11 @@ import environ
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+# numpy (KB search) must not spread one request's small matrix product over every core: on a
+# busy machine OpenBLAS's thread pool makes a 0.3 ms product take 15 ms. Set before numpy loads.
+for _blas_threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_blas_threads, "1")
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("HELPDESK_VAR_DIR", BASE_DIR / "var"))
 
@@ -340,6 +345,10 @@ if HELPDESK_PUBLIC_API_RATE < 0:
 KB_VECTOR_BACKEND = env.str("KB_VECTOR_BACKEND", default="auto")
 if KB_VECTOR_BACKEND not in ("auto", "numpy", "pgvector"):
     raise ImproperlyConfigured("KB_VECTOR_BACKEND must be auto, numpy or pgvector.")
+# "python" (default): trigram similarity on a per-process index; "sql"/"auto": pg_trgm
+KB_TRIGRAM_BACKEND = env.str("KB_TRIGRAM_BACKEND", default="python")
+if KB_TRIGRAM_BACKEND not in ("auto", "python", "sql"):
+    raise ImproperlyConfigured("KB_TRIGRAM_BACKEND must be python, sql or auto.")
 # The bot answers only above this search confidence (calibrated with `manage.py kb_eval`).
 KB_BOT_THRESHOLD = env.float("KB_BOT_THRESHOLD", default=0.5)
 KB_DEFAULT_LOCALE = env.str("KB_DEFAULT_LOCALE", default="en")

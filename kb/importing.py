@@ -4,7 +4,8 @@
 "visibility": "public", "questions": [...], "tags": [...]}`, plus the optional `status`
 (default published), `publish_at` (ISO 8601), `translation_of` (the external id of the same
 article in another locale) and `related` (external ids of related articles already imported;
-the link goes both ways, so a later line may name an earlier one). Lines are keyed by `external_id`: importing again updates the
+the link goes both ways, so a later line may name an earlier one) and `organisations` (names of
+existing organisations, who may read an article whose visibility is "organisations"). Lines are keyed by `external_id`: importing again updates the
 article, recording a revision only when its words changed.
 """
 
@@ -20,6 +21,8 @@ from typing import Any
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
+from tickets.models import Organisation
+
 from . import services
 from .models import Article, ArticleGroup, Visibility
 from .services import KbError
@@ -27,7 +30,7 @@ from .services import KbError
 DEMO_ARTICLES = Path(__file__).resolve().parent / "fixtures" / "demo_articles.jsonl"
 FIELDS = {
     "external_id", "title", "body", "category", "locale", "visibility", "questions", "tags",
-    "status", "publish_at", "translation_of", "related",
+    "status", "publish_at", "translation_of", "related", "organisations",
 }  # fmt: skip
 
 
@@ -103,6 +106,11 @@ def import_record(record: Any, *, author: Any = None) -> tuple[str, Article]:
     publish_at = _publish_at(record)
     translation_of = _string(record, "translation_of").strip()
     related = _strings(record, "related")
+    organisation_names = _strings(record, "organisations")
+    organisations = list(Organisation.objects.filter(name__in=organisation_names))
+    unknown_orgs = sorted(set(organisation_names) - {o.name for o in organisations})
+    if unknown_orgs:
+        raise KbError(f"unknown organisation(s): {', '.join(unknown_orgs)}.")
 
     with transaction.atomic():
         action, article = _import(
@@ -118,6 +126,16 @@ def import_record(record: Any, *, author: Any = None) -> tuple[str, Article]:
             after = set(article.group.related.values_list("id", flat=True))
             if action == "unchanged" and before != after:
                 action = "updated"
+        if "organisations" in record:
+            group = article.group
+            before = set(group.organisations.values_list("id", flat=True))
+            if before != {o.pk for o in organisations}:
+                services.group_update(
+                    group=group, category=group.category, visibility=group.visibility,
+                    organisations=organisations,
+                )  # fmt: skip
+                if action == "unchanged":
+                    action = "updated"
         return action, article
 
 
@@ -236,6 +254,8 @@ def export_records(articles: Iterable[Article]) -> Iterator[dict[str, Any]]:
         }
         if article.publish_at:
             record["publish_at"] = article.publish_at.isoformat()
+        if group.visibility == Visibility.ORGANISATIONS:
+            record["organisations"] = [o.name for o in group.organisations.all()]
         if default is not None and default.pk != article.pk:
             record["translation_of"] = default.external_id or f"article-{default.pk}"
         yield record

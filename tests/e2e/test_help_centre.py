@@ -35,6 +35,7 @@ def test_a_visitor_finds_an_article_despite_a_typo_and_votes(
 
     box.press("Enter")  # the full results page, logged, with highlights
     expect(page.get_by_role("heading", name="Reset your password")).to_be_visible()
+    page.screenshot(path=str(artifacts / "kb-results-1280.png"), full_page=True)
     page.get_by_role("link", name="Reset your password").first.click()
 
     expect(page.get_by_role("heading", level=1, name="Reset your password")).to_be_visible()
@@ -58,7 +59,10 @@ def test_the_help_centre_fits_a_phone(browser: Any, live_server: Any, demo_artic
         expect(page.get_by_role("link", name="Retourner un article").first).to_be_visible()
         page.screenshot(path=str(artifacts / "kb-home-390.png"), full_page=True)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        page.goto(f"{live_server.url}/help/en/")
+        page.goto(f"{live_server.url}/help/en/c/orders/")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Orders")
+        page.screenshot(path=str(artifacts / "kb-category-390.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
         page.get_by_role("link", name="My order hasn't arrived").first.click()
         expect(page.get_by_role("heading", level=1)).to_have_text("My order hasn't arrived")
         page.screenshot(path=str(artifacts / "kb-article-390.png"), full_page=True)

@@ -108,3 +108,31 @@ def test_a_missing_file_is_a_clear_error() -> None:
 
     with pytest.raises(CommandError, match="cannot read"):
         call_command("kb_import", "/nonexistent/file.jsonl")
+
+
+def test_an_organisation_restricted_article_names_its_organisations(tmp_path: Path) -> None:
+    from django.contrib.auth.models import AnonymousUser
+
+    from kb import selectors
+    from tests.factories import ContactFactory, OrganisationFactory, UserFactory
+
+    acme = OrganisationFactory(name="Acme")
+    out = run_import(
+        tmp_path,
+        line(external_id="acme-1", visibility="organisations", organisations=["Acme"]),
+        line(external_id="acme-2", visibility="organisations", organisations=["Nobody Inc"]),
+    )
+    assert out[0].startswith("line 1: created acme-1")
+    assert out[1].startswith("line 2: error:") and "Nobody Inc" in out[1]
+    article = Article.objects.get(external_id="acme-1")
+    assert list(article.group.organisations.all()) == [acme]
+    erin = UserFactory(username="erin2", email="erin2@acme.test")
+    ContactFactory(user=erin, email="erin2@acme.test", organisation=acme)
+    assert article in selectors.readable_articles(erin)
+    assert article not in selectors.readable_articles(AnonymousUser())
+    assert run_import(
+        tmp_path, line(external_id="acme-1", visibility="organisations", organisations=["Acme"])
+    )[0].startswith("line 1: unchanged")
+    target = tmp_path / "out.jsonl"
+    call_command("kb_export", str(target), stdout=StringIO())
+    assert json.loads(target.read_text(encoding="utf-8"))["organisations"] == ["Acme"]

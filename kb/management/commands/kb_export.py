@@ -25,7 +25,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         qs = (
             Article.objects.select_related("group__category__parent__parent")
-            .prefetch_related("questions", "group__tags", "group__articles")
+            .prefetch_related("questions", "group__tags", "group__articles", "group__organisations")
             .order_by("id")
         )
         if options["locale"]:
