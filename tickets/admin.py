@@ -28,6 +28,7 @@ from .models import (
     Tag,
     Ticket,
     TicketEvent,
+    TicketImport,
 )
 from .sla_admin import SLA_COLUMNS  # noqa: F401  (registers the SLA admin too)
 
@@ -295,6 +296,24 @@ class SearchDocumentAdmin(admin.ModelAdmin):
     list_select_related = ("ticket",)
     search_fields = ("=ticket__number",)
     fields = ("ticket", "people", "refreshed_at")
+    readonly_fields = fields
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(TicketImport)
+class TicketImportAdmin(admin.ModelAdmin):
+    """Read-only: where each imported ticket came from (`import_history` writes these)."""
+
+    list_display = ("external_id", "ticket", "imported_at")
+    list_select_related = ("ticket",)
+    search_fields = ("=external_id", "=ticket__number")
+    fields = ("external_id", "ticket", "imported_at")
     readonly_fields = fields
     show_full_result_count = False
 

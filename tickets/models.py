@@ -565,6 +565,21 @@ class SavedView(models.Model):
         return self.group_id is not None
 
 
+class TicketImport(models.Model):
+    """Where an imported ticket came from: its id in the help desk it was moved from. Unique,
+    so importing the same history twice finds the ticket made the first time."""
+
+    external_id = models.CharField(max_length=200, unique=True)
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="import_record")
+    imported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-imported_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} → #{self.ticket_id}"
+
+
 # Calendars and SLA live in their own modules; importing them here registers them.
 from .calendar_models import Calendar, CalendarHoliday  # noqa: E402, F401
 from .sla_models import SlaMilestone, SlaPolicy, SlaTarget  # noqa: E402, F401

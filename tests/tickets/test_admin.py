@@ -29,6 +29,7 @@ from tests.conftest import client_for
 from tests.factories import ContactFactory, UserFactory, make_agent
 from tickets import calendar_services, services
 from tickets.calendar_import import HolidayInput
+from tickets.history_import import parse_record
 from tickets.models import (
     AgentProfile,
     Group,
@@ -87,6 +88,13 @@ def make_rows(n: int) -> Ticket:
     documents_refresh(ticket_ids=[ticket.pk])  # its SearchDocument
     SlaPolicy.objects.create(name=f"SLA {n}", targets={"normal": {"first_reply": n}})
     ticket_sla_recompute(ticket_id=ticket.pk, now=ticket.created_at + timedelta(minutes=9))
+    imported = {
+        "external_id": f"old-desk-{n}",
+        "subject": f"Imported {n}",
+        "contact": {"email": f"c{n}@org{n}.test"},
+        "events": [{"at": "2026-03-02T16:30:00+01:00", "kind": "customer_message", "text": "Hi"}],
+    }
+    services.ticket_import(record=parse_record(imported))  # its TicketImport
     for status, reason in (("failed", "could not parse"), ("processed", "new ticket")):
         InboundMessage.objects.create(
             account=account,

@@ -10,7 +10,7 @@ writing `from tickets import services` / `from tickets.services import ticket_re
 from __future__ import annotations
 
 from .calls import call_log
-from .common import ServiceError
+from .common import ServiceError, announcements_off
 from .contacts import (
     contact_link_user,
     contact_resolve,
@@ -20,6 +20,7 @@ from .contacts import (
 )
 from .delivery import delivery_record_event
 from .history import actor_kind_of, event_record, event_record_once
+from .imports import ImportRefused, ImportResult, ticket_import
 from .lifecycle import (
     ticket_assign,
     ticket_create,
@@ -41,7 +42,10 @@ from .messages import (
 )
 
 __all__ = [
+    "ImportRefused",
+    "ImportResult",
     "ServiceError",
+    "announcements_off",
     "actor_kind_of",
     "call_log",
     "contact_link_user",
@@ -59,6 +63,7 @@ __all__ = [
     "ticket_assign",
     "ticket_auto_message",
     "ticket_create",
+    "ticket_import",
     "ticket_merge",
     "ticket_note",
     "ticket_reply",

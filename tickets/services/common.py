@@ -4,7 +4,9 @@ announcement, the ticket row lock and attachment storage."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -18,7 +20,28 @@ class ServiceError(ValueError):
     """A change the rules do not allow; the message is shown to the person who asked."""
 
 
+_quiet: ContextVar[bool] = ContextVar("tickets_services_quiet", default=False)
+
+
+@contextmanager
+def announcements_off() -> Iterator[None]:
+    """Within it, services announce nothing (`ticket_changed`): for replaying past history
+    (`import_history`), which is neither news for live screens nor a cause for automation.
+    The caller schedules what must still follow (the search document)."""
+    token = _quiet.set(True)
+    try:
+        yield
+    finally:
+        _quiet.reset(token)
+
+
+def announcing() -> bool:
+    return not _quiet.get()
+
+
 def _announce(ticket: Ticket, kind: str) -> None:
+    if not announcing():
+        return
     ticket_id, number, group_id = ticket.pk, ticket.number, ticket.group_id
 
     def send() -> None:

@@ -16,7 +16,7 @@ from ..models import ActorKind, Channel, Contact, Group, Message, Tag, Ticket, T
 from ..roles import is_agent
 from ..teams import works_in_group
 from ..types import IncomingAttachment
-from .common import ServiceError, _announce, _lock, _store_attachments
+from .common import ServiceError, _announce, _lock, _store_attachments, announcing
 from .history import actor_kind_of, already_recorded, event_record
 
 
@@ -220,13 +220,17 @@ def ticket_assign(
     actor_kind: str | None = None,
     occurred_at: datetime | None = None,
     dedupe_key: str | None = None,
+    replay: bool = False,
 ) -> Ticket:
-    """Assign to an agent (None unassigns). The agent must work in the ticket's group."""
+    """Assign to an agent (None unassigns). The agent must work in the ticket's group.
+
+    `replay=True` records an assignment from imported history: what happened is not checked
+    against today's teams, and it changes nothing else (no automatic new → open)."""
     ticket = _lock(ticket)
     if agent is not None:
         if not is_agent(agent):
             raise ServiceError("Tickets can only be assigned to agents.")
-        if not works_in_group(agent, ticket.group_id):
+        if not replay and not works_in_group(agent, ticket.group_id):
             raise ServiceError(f"{agent} is not a member of the ticket's group.")
     new_id = agent.pk if agent is not None else None
     if ticket.assignee_id == new_id or already_recorded(dedupe_key):
@@ -246,7 +250,7 @@ def ticket_assign(
         occurred_at=now,
         dedupe_key=dedupe_key,
     )
-    if ticket.status == Ticket.Status.NEW and agent is not None:
+    if ticket.status == Ticket.Status.NEW and agent is not None and not replay:
         _set_status_fields(
             ticket,
             Ticket.Status.OPEN,
@@ -270,8 +274,12 @@ def ticket_set_group(
     actor_kind: str | None = None,
     occurred_at: datetime | None = None,
     dedupe_key: str | None = None,
+    replay: bool = False,
 ) -> Ticket:
-    """Move to a group; an assignee who does not work in it is unassigned (its own event)."""
+    """Move to a group; an assignee who does not work in it is unassigned (its own event).
+
+    `replay=True` records a move from imported history: it changes nothing else (the
+    history says whether the assignee changed)."""
     ticket = _lock(ticket)
     new_id = group.pk if group is not None else None
     if ticket.group_id == new_id or already_recorded(dedupe_key):
@@ -292,7 +300,8 @@ def ticket_set_group(
         dedupe_key=dedupe_key,
     )
     if (
-        ticket.assignee_id
+        not replay
+        and ticket.assignee_id
         and group is not None
         and ticket.assignee is not None
         and not works_in_group(ticket.assignee, group.pk)
@@ -310,7 +319,7 @@ def ticket_set_group(
         )
     ticket.save(update_fields=fields)
     _announce(ticket, "group")
-    if old_group_id:  # the old group's screens must drop it too
+    if old_group_id and announcing():  # the old group's screens must drop it too
         transaction.on_commit(
             lambda: events.ticket_changed.send(
                 sender=Ticket,

@@ -268,11 +268,20 @@ def ticket_reply(
     actor_kind: str | None = None,
     occurred_at: datetime | None = None,
     dedupe_key: str | None = None,
+    replay: bool = False,
+    bot: bool = False,
 ) -> Message:
     """A public reply: an agent's (REPLY) or, with `actor_kind=bot`, the answer bot's
     (BOT_REPLY: no first response, no assignment, the status unchanged unless given). Sends
     `reply_posted` inside the transaction so the channel edge records the delivery atomically
-    with the message. With a `dedupe_key` already used, returns that reply and sends nothing."""
+    with the message. With a `dedupe_key` already used, returns that reply and sends nothing.
+
+    `replay=True` records a reply from imported history: it reached the customer long ago, so
+    `reply_posted` is not sent (no delivery is made), and it changes no other field by itself
+    (no automatic assignment or status; the history says what changed). Response times
+    (`first_response_at`, `last_agent_message_at`) are still kept. `bot=True` makes it the
+    bot's answer (BOT_REPLY) whatever `actor_kind` says (an imported bot answer is actor kind
+    import)."""
     if not text.strip():
         raise ServiceError("A reply needs some text.")
     ticket = _lock(ticket)
@@ -280,7 +289,7 @@ def ticket_reply(
     if done is not None:
         return done
     kind = actor_kind or actor_kind_of(author)
-    by_bot = kind == ActorKind.BOT
+    by_bot = bot or kind == ActorKind.BOT
     now = occurred_at or timezone.now()
     message = Message.objects.create(
         ticket=ticket,
@@ -303,7 +312,7 @@ def ticket_reply(
         if ticket.first_response_at is None:
             ticket.first_response_at = now
             fields.append("first_response_at")
-    if ticket.assignee_id is None and author is not None and not by_bot:
+    if ticket.assignee_id is None and author is not None and not by_bot and not replay:
         ticket.assignee = author
         fields.append("assignee")
         event_record(
@@ -316,7 +325,7 @@ def ticket_reply(
         )
     new_status = status or (
         Ticket.Status.PENDING
-        if ticket.status in (Ticket.Status.NEW, Ticket.Status.OPEN) and not by_bot
+        if ticket.status in (Ticket.Status.NEW, Ticket.Status.OPEN) and not by_bot and not replay
         else ticket.status
     )
     if new_status != ticket.status:
@@ -336,7 +345,8 @@ def ticket_reply(
         occurred_at=now,
         dedupe_key=dedupe_key,
     )
-    events.reply_posted.send(sender=Message, message=message)
+    if not replay:
+        events.reply_posted.send(sender=Message, message=message)
     _announce(ticket, "reply")
     return message
 
