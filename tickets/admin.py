@@ -16,6 +16,7 @@ from . import services
 from .models import (
     AgentProfile,
     Attachment,
+    BulkJob,
     Contact,
     Group,
     Identity,
@@ -296,6 +297,36 @@ class SearchDocumentAdmin(admin.ModelAdmin):
     fields = ("ticket", "people", "refreshed_at")
     readonly_fields = fields
     show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(BulkJob)
+class BulkJobAdmin(admin.ModelAdmin):
+    """Read-only: jobs are started from the queue and run by the `bulk` worker."""
+
+    list_display = ("id", "action", "actor", "state", "total", "done", "failed", "created_at")
+    list_filter = ("action", "state")
+    list_select_related = ("actor",)
+    search_fields = ("actor__email", "actor__username")
+    fields = (
+        "actor",
+        "action",
+        "params",
+        "state",
+        "total",
+        "cursor",
+        "done",
+        "failed",
+        "errors",
+        "created_at",
+        "finished_at",
+    )
+    readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -69,3 +69,24 @@ def refresh_contact_search_documents(self: Any, contact_ids: list[int]) -> int:
 )
 def refresh_organisation_search_documents(self: Any, organisation_id: int) -> int:
     return index.documents_refresh_for_organisation(organisation_id=organisation_id)
+
+
+@shared_task(
+    bind=True,
+    route_to=Queue.BULK,
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    retry_backoff_max=120,
+    max_retries=8,
+    ignore_result=True,
+)
+def run_bulk_job(self: Any, job_id: int) -> int:
+    """Run a bulk job to its end, one committed batch at a time. A retry (or a second delivery
+    of this message) resumes at the stored cursor: no ticket is changed twice."""
+    from .services.bulk import bulk_job_run_batch
+
+    job = bulk_job_run_batch(job_id=job_id)
+    while not job.is_finished:
+        job = bulk_job_run_batch(job_id=job_id)
+    return job.done

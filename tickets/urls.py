@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import calendars, desk
+from .views import bulk, calendars, desk
 
 app_name = "desk"
 urlpatterns = [
     path("", desk.queue, name="queue"),
     path("views/", desk.saved_view_save, name="saved_view_save"),
     path("views/<int:view_id>/delete/", desk.saved_view_delete, name="saved_view_delete"),
+    path("bulk/", bulk.bulk_start, name="bulk"),
+    path("bulk/<int:job_id>/", bulk.bulk_job, name="bulk_job"),
     path("tickets/<int:number>/", desk.ticket, name="ticket"),
     path("tickets/<int:number>/live/", desk.ticket_live, name="ticket_live"),
     path("tickets/<int:number>/reply/", desk.ticket_reply, name="reply"),

@@ -9,6 +9,7 @@ writing `from tickets import services` / `from tickets.services import ticket_re
 
 from __future__ import annotations
 
+from .bulk import bulk_job_run_batch, bulk_job_start
 from .calls import call_log
 from .common import ServiceError
 from .contacts import (
@@ -43,6 +44,8 @@ from .messages import (
 __all__ = [
     "ServiceError",
     "actor_kind_of",
+    "bulk_job_run_batch",
+    "bulk_job_start",
     "call_log",
     "contact_link_user",
     "contact_merge",

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from .. import forms, saved_views, selectors, services
 from ..access import access_contact_by_id, access_ticket_by_number
 from ..identities import InvalidIdentity
-from ..models import Contact, Group, Identity, Macro, SavedView, Ticket
+from ..models import BulkJob, Contact, Group, Identity, Macro, SavedView, Ticket
 from ..pagination import CappedPaginator
 from ..remote_images import remote_image_sources
 from ..roles import is_agent, may_merge_contacts
@@ -94,7 +94,15 @@ def queue(request: HttpRequest) -> HttpResponse:
     }
     if wants_partial(request):
         return _vary(render(request, "tickets/_queue_partial.html", context))
-    context.update(groups=selectors.all_groups(), agents=selectors.agents(), sorts=selectors.SORTS)
+    context.update(
+        groups=selectors.all_groups(),
+        agents=selectors.agents(),
+        sorts=selectors.SORTS,
+        bulk_actions=BulkJob.Action.choices,
+        statuses=Ticket.Status.choices,
+        priorities=Ticket.Priority.choices,
+        macros=selectors.active_macros(),
+    )
     return _vary(render(request, "tickets/queue.html", context))
 
 
