@@ -181,6 +181,47 @@ class BulkActionForm(forms.Form):
         return data
 
 
+class NewTicketForm(forms.Form):
+    """An agent opens a ticket: for a contact found by search (`contact`), or a new one by
+    email and/or phone."""
+
+    contact = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    name = forms.CharField(label="Name", required=False, max_length=200)
+    email = forms.EmailField(label="Email", required=False)
+    phone = forms.CharField(label="Phone", required=False, max_length=40)
+    origin = forms.ChoiceField(label="How it came in", choices=())
+    channel = forms.ChoiceField(
+        label="Send on",
+        required=False,
+        choices=[("", "—"), *Channel.choices],
+        help_text="Only for a message we write first: the channel it leaves by.",
+    )
+    group = forms.TypedChoiceField(label="Group", coerce=int, choices=(), required=False)
+    subject = forms.CharField(label="Subject", required=False, max_length=300)
+    text = forms.CharField(
+        label="Message",
+        max_length=50_000,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text="What the customer asked for (phone, walk-in, letter), or what we write to them.",
+    )
+
+    def __init__(self, *args: Any, origins: Any = (), groups: Any = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["origin"]).choices = list(origins)
+        cast(forms.ChoiceField, self.fields["group"]).choices = [
+            ("", "No group"),
+            *((g.pk, g.name) for g in groups),
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("contact") and not data.get("email") and not data.get("phone"):
+            raise forms.ValidationError(
+                "Choose a contact, or give the new contact's email or phone number."
+            )
+        return data
+
+
 class MergeForm(forms.Form):
     target = forms.CharField(max_length=30)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import bulk, calendars, desk
+from .views import bulk, calendars, desk, manual
 
 app_name = "desk"
 urlpatterns = [
@@ -13,6 +13,7 @@ urlpatterns = [
     path("views/<int:view_id>/delete/", desk.saved_view_delete, name="saved_view_delete"),
     path("bulk/", bulk.bulk_start, name="bulk"),
     path("bulk/<int:job_id>/", bulk.bulk_job, name="bulk_job"),
+    path("tickets/new/", manual.ticket_new, name="ticket_new"),
     path("tickets/<int:number>/", desk.ticket, name="ticket"),
     path("tickets/<int:number>/live/", desk.ticket_live, name="ticket_live"),
     path("tickets/<int:number>/reply/", desk.ticket_reply, name="reply"),
