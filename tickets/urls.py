@@ -20,6 +20,11 @@ urlpatterns = [
     path("tickets/<int:number>/note/", desk.ticket_note, name="note"),
     path("tickets/<int:number>/macro/", desk.ticket_macro, name="macro"),
     path("tickets/<int:number>/merge/", desk.ticket_merge, name="merge"),
+    path(
+        "tickets/<int:number>/messages/<int:message_id>/split/",
+        desk.ticket_split,
+        name="split",
+    ),
     *[
         path(
             f"tickets/<int:number>/{field}/",

@@ -40,6 +40,7 @@ from .messages import (
     ticket_note,
     ticket_reply,
 )
+from .split import ticket_split
 
 __all__ = [
     "ServiceError",
@@ -71,4 +72,5 @@ __all__ = [
     "ticket_set_status",
     "ticket_set_subject",
     "ticket_set_tags",
+    "ticket_split",
 ]

@@ -164,10 +164,12 @@ def _without_page(request: HttpRequest) -> str:
 def ticket_context(request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
     ticket = selectors.ticket_for_page(ticket)
     channels = selectors.reply_options(ticket)
+    activity = selectors.ticket_activity(ticket)
     return {
         "ticket": ticket,
         "thread": selectors.ticket_thread(ticket),
-        "activity": selectors.ticket_activity(ticket),
+        "activity": activity,
+        "links": selectors.ticket_links(ticket, activity),
         "other_tickets": selectors.contact_other_tickets(request.user, ticket),
         "groups": selectors.all_groups(),
         "assignees": selectors.assignable_agents(ticket),
@@ -364,6 +366,20 @@ def ticket_merge(request: HttpRequest, number: int) -> HttpResponse:
         return redirect("desk:ticket", number=number)
     messages.success(request, f"Ticket #{number} was merged into this one.")
     return redirect("desk:ticket", number=target.number)
+
+
+@agent_required
+@require_POST
+def ticket_split(request: HttpRequest, number: int, message_id: int) -> HttpResponse:
+    """Split one customer message of this ticket out into a new ticket, and open that one."""
+    found = access_ticket_by_number(request.user, number)
+    try:
+        new = services.ticket_split(ticket=found, message_id=message_id, actor=request.user)
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+        return redirect("desk:ticket", number=number)
+    messages.success(request, f"The message is now ticket #{new.number}, linked to #{number}.")
+    return redirect("desk:ticket", number=new.number)
 
 
 # --- contacts ----------------------------------------------------------------------------------
