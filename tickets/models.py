@@ -272,6 +272,11 @@ class Message(models.Model):
         help_text="Why an agent should look twice (e.g. unknown sender).",
     )
     metadata = models.JSONField(default=dict, blank=True)
+    # How the last delivery report for this outbound message went (sent, delivered, read,
+    # delayed, failed, queued again on retry; "" before any report): kept by
+    # `services.delivery_record_event`, so a thread shows it without reading the deliveries.
+    delivery_status = models.CharField(max_length=16, blank=True)
+    delivery_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
