@@ -46,10 +46,17 @@ def agent_required(view: View) -> View:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not is_agent(request.user):
-            raise PermissionDenied("The desk is for agents.")
+            return _not_for_customers(request)
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def _not_for_customers(request: HttpRequest) -> HttpResponse:
+    """A customer (or anyone else signed in) who opens the desk: our 403 page, pointing a
+    customer to the portal. A plain response, not an exception: nothing is logged as an error."""
+    is_customer = Contact.objects.filter(user_id=int(request.user.pk or 0)).exists()
+    return render(request, "tickets/desk_forbidden.html", {"is_customer": is_customer}, status=403)
 
 
 def wants_partial(request: HttpRequest) -> bool:
