@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -474,6 +475,40 @@ def delivery_give_up(*, delivery_id: int, reason: str) -> None:
             delivery_fail(
                 delivery=delivery, reason=f"gave up after {delivery.attempts} attempts: {reason}"
             )
+
+
+def delivery_retry(*, message_id: int, actor: Any) -> int:
+    """An agent asks again for an outbound message whose delivery failed: each failed delivery
+    of it goes back to queued (a fresh round of attempts; the parts already accepted are kept,
+    so only what is missing is sent) and to the deliver queue after commit. Returns how many
+    were requeued; raises ServiceError when none had failed (already retried, or sent)."""
+    from .tasks import deliver_outbound  # the task module imports these services
+
+    with transaction.atomic():
+        failed = list(
+            OutboundDelivery.objects.select_for_update(of=("self",))
+            .select_related("message")
+            .filter(message_id=message_id, status=OutboundDelivery.Status.FAILED)
+        )
+        if not failed:
+            raise ticket_services.ServiceError("This message has no failed delivery to retry.")
+        who = getattr(actor, "get_username", lambda: "")() or "an agent"
+        for delivery in failed:
+            delivery.status = OutboundDelivery.Status.QUEUED
+            delivery.error = ""
+            delivery.attempts = 0
+            delivery.claimed_at = None
+            delivery.updated_at = timezone.now()
+            delivery.save(update_fields=["status", "error", "attempts", "claimed_at", "updated_at"])
+            ticket_services.delivery_record_event(
+                ticket_id=delivery.message.ticket_id,
+                message_id=delivery.message_id,
+                status=OutboundDelivery.Status.QUEUED,
+                detail=f"retry requested by {who}",
+            )
+        ids = [d.pk for d in failed]
+        transaction.on_commit(lambda: [deliver_outbound.delay(pk) for pk in ids])
+    return len(ids)
 
 
 # --- post-ingest hooks -----------------------------------------------------------------------

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, include, path
 
+from . import delivery_views
 from .chat import views as chat
 from .messenger import views as messenger
 from .sms import views as sms
@@ -12,6 +13,12 @@ from .whatsapp import views as whatsapp
 app_name = "channels_in"
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    # an agent retries an outbound message whose delivery failed
+    path(
+        "messages/<int:message_id>/retry/",
+        delivery_views.delivery_retry,
+        name="delivery-retry",
+    ),
     # email: provider inbound webhooks, mailbox settings and connection checks
     path("email/", include("channels_in.email.urls")),
     # live chat: the agents' inbox, the demo host page, and the widget's endpoints

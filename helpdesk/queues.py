@@ -12,6 +12,7 @@ class Queue(StrEnum):
     SLA = "sla"
     REPORTS = "reports"
     SEARCH = "search"
+    BULK = "bulk"
 
 
 ALL_QUEUES = ",".join(q.value for q in Queue)

@@ -209,6 +209,8 @@ HELPDESK_QUEUE_VISIBILITY_TIMEOUTS: dict[str, int] = {
     "sla": env.int("VISIBILITY_TIMEOUT_SLA", default=600),
     "reports": env.int("VISIBILITY_TIMEOUT_REPORTS", default=3600),
     "search": env.int("VISIBILITY_TIMEOUT_SEARCH", default=300),
+    # a bulk job commits batch by batch; one batch takes seconds, a whole job minutes
+    "bulk": env.int("VISIBILITY_TIMEOUT_BULK", default=1800),
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": HELPDESK_QUEUE_VISIBILITY_TIMEOUTS["default"],

@@ -16,6 +16,7 @@ from . import services
 from .models import (
     AgentProfile,
     Attachment,
+    BulkJob,
     Contact,
     Group,
     Identity,
@@ -316,6 +317,30 @@ class TicketImportAdmin(admin.ModelAdmin):
     fields = ("external_id", "ticket", "imported_at")
     readonly_fields = fields
     show_full_result_count = False
+
+
+@admin.register(BulkJob)
+class BulkJobAdmin(admin.ModelAdmin):
+    """Read-only: jobs are started from the queue and run by the `bulk` worker."""
+
+    list_display = ("id", "action", "actor", "state", "total", "done", "failed", "created_at")
+    list_filter = ("action", "state")
+    list_select_related = ("actor",)
+    search_fields = ("actor__email", "actor__username")
+    fields = (
+        "actor",
+        "action",
+        "params",
+        "state",
+        "total",
+        "cursor",
+        "done",
+        "failed",
+        "errors",
+        "created_at",
+        "finished_at",
+    )
+    readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 
-from .models import Channel, Identity, SavedView, Ticket
+from .models import BulkJob, Channel, Identity, SavedView, Ticket
 from .selectors import DEFAULT_SORT, DEFAULT_VIEW, QUEUE_VIEWS, RELEVANCE, SORTS, QueueQuery
 from .types import IncomingAttachment
 
@@ -150,6 +150,76 @@ class SubjectForm(forms.Form):
 
 class MacroForm(forms.Form):
     macro = forms.IntegerField(min_value=1)
+
+
+class BulkActionForm(forms.Form):
+    """A bulk action on the checked tickets, or on all the queue's filters match (`matching`
+    is the queue's query string). The action's own fields are checked by the service."""
+
+    action = forms.ChoiceField(choices=BulkJob.Action.choices)
+    ticket = forms.TypedMultipleChoiceField(coerce=int, required=False)
+    all_matching = forms.BooleanField(required=False)
+    matching = forms.CharField(required=False, max_length=2000)
+    assignee = forms.CharField(required=False, max_length=20)
+    status = forms.CharField(required=False, max_length=16)
+    priority = forms.CharField(required=False, max_length=4)
+    group = forms.CharField(required=False, max_length=20)
+    tags = forms.CharField(required=False, max_length=300)
+    macro = forms.CharField(required=False, max_length=20)
+    target = forms.CharField(required=False, max_length=30)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # any id is accepted here; the service keeps only the tickets the agent may see
+        field = cast(forms.TypedMultipleChoiceField, self.fields["ticket"])
+        field.valid_value = lambda value: str(value).isdigit()  # type: ignore[method-assign]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("all_matching") and not data.get("ticket"):
+            raise forms.ValidationError("Select at least one ticket.")
+        return data
+
+
+class NewTicketForm(forms.Form):
+    """An agent opens a ticket: for a contact found by search (`contact`), or a new one by
+    email and/or phone."""
+
+    contact = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    name = forms.CharField(label="Name", required=False, max_length=200)
+    email = forms.EmailField(label="Email", required=False)
+    phone = forms.CharField(label="Phone", required=False, max_length=40)
+    origin = forms.ChoiceField(label="How it came in", choices=())
+    channel = forms.ChoiceField(
+        label="Send on",
+        required=False,
+        choices=[("", "—"), *Channel.choices],
+        help_text="Only for a message we write first: the channel it leaves by.",
+    )
+    group = forms.TypedChoiceField(label="Group", coerce=int, choices=(), required=False)
+    subject = forms.CharField(label="Subject", required=False, max_length=300)
+    text = forms.CharField(
+        label="Message",
+        max_length=50_000,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text="What the customer asked for (phone, walk-in, letter), or what we write to them.",
+    )
+
+    def __init__(self, *args: Any, origins: Any = (), groups: Any = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["origin"]).choices = list(origins)
+        cast(forms.ChoiceField, self.fields["group"]).choices = [
+            ("", "No group"),
+            *((g.pk, g.name) for g in groups),
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("contact") and not data.get("email") and not data.get("phone"):
+            raise forms.ValidationError(
+                "Choose a contact, or give the new contact's email or phone number."
+            )
+        return data
 
 
 class MergeForm(forms.Form):

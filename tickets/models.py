@@ -298,6 +298,11 @@ class Message(models.Model):
         help_text="Why an agent should look twice (e.g. unknown sender).",
     )
     metadata = models.JSONField(default=dict, blank=True)
+    # How the last delivery report for this outbound message went (sent, delivered, read,
+    # delayed, failed, queued again on retry; "" before any report): kept by
+    # `services.delivery_record_event`, so a thread shows it without reading the deliveries.
+    delivery_status = models.CharField(max_length=16, blank=True)
+    delivery_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -578,6 +583,66 @@ class TicketImport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.external_id} → #{self.ticket_id}"
+
+
+class BulkJob(models.Model):
+    """One bulk action an agent ran on a selection of tickets.
+
+    `ticket_ids` is the selection as it was checked against the agent's access when the job
+    was started; `cursor` is how far the worker got. Each batch commits its ticket changes
+    together with the new cursor and counts, so a retried job resumes where it stopped and
+    never applies a change twice."""
+
+    class Action(models.TextChoices):
+        ASSIGN = "assign", "Assign"
+        STATUS = "status", "Set status"
+        PRIORITY = "priority", "Set priority"
+        GROUP = "group", "Move to group"
+        TAGS_ADD = "tags_add", "Add tags"
+        TAGS_REMOVE = "tags_remove", "Remove tags"
+        MERGE = "merge", "Merge into one ticket"
+        MACRO = "macro", "Apply macro"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="bulk_jobs"
+    )
+    action = models.CharField(max_length=16, choices=Action.choices)
+    params = models.JSONField(default=dict, blank=True)
+    ticket_ids = models.JSONField(default=list, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    cursor = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(
+        default=list, blank=True, help_text='Per ticket: [{"ticket": id, "number": n, "error": …}].'
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["actor", "-created_at"], name="bulk_job_actor_created")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} on {self.total} tickets"
+
+    @property
+    def processed(self) -> int:
+        return self.done + self.failed
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else int(100 * self.processed / self.total)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state == self.State.FINISHED
 
 
 # Calendars and SLA live in their own modules; importing them here registers them.

@@ -392,6 +392,27 @@ def _summary(
     return str(event.get_kind_display())
 
 
+@dataclass(frozen=True)
+class TicketLink:
+    number: int
+    label: str  # how the other ticket relates to this one
+
+
+def ticket_links(ticket: Ticket, activity: list[ActivityLine]) -> list[TicketLink]:
+    """The tickets linked to this one (follow-ups and splits, both ways), read from its
+    activity (no query of its own); newest first, each once."""
+    links: dict[int, TicketLink] = {}
+    for line in activity:
+        data = line.event.payload
+        if line.event.kind != TicketEvent.Kind.FOLLOW_UP:
+            continue
+        if data.get("previous") == ticket.number and isinstance(data.get("next"), int):
+            links.setdefault(data["next"], TicketLink(data["next"], "Followed up by"))
+        elif isinstance(data.get("previous"), int):
+            links.setdefault(data["previous"], TicketLink(data["previous"], "Follow-up of"))
+    return list(links.values())
+
+
 def contact_other_tickets(user: Any, ticket: Ticket, *, limit: int = 10) -> list[Ticket]:
     return list(
         agent_tickets(user)

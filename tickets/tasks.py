@@ -97,3 +97,24 @@ def sla_recompute_open() -> str:
 @shared_task(route_to=SLA_QUEUE, **_RETRY)
 def sla_sweep() -> str:
     return f"{sla_services.sla_sweep()} breaches"
+
+
+@shared_task(
+    bind=True,
+    route_to=Queue.BULK,
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    retry_backoff_max=120,
+    max_retries=8,
+    ignore_result=True,
+)
+def run_bulk_job(self: Any, job_id: int) -> int:
+    """Run a bulk job to its end, one committed batch at a time. A retry (or a second delivery
+    of this message) resumes at the stored cursor: no ticket is changed twice."""
+    from .services.bulk import bulk_job_run_batch
+
+    job = bulk_job_run_batch(job_id=job_id)
+    while not job.is_finished:
+        job = bulk_job_run_batch(job_id=job_id)
+    return job.done

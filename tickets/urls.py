@@ -4,19 +4,27 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import calendars, desk, sla_admin
+from .views import bulk, calendars, desk, manual, sla_admin
 
 app_name = "desk"
 urlpatterns = [
     path("", desk.queue, name="queue"),
     path("views/", desk.saved_view_save, name="saved_view_save"),
     path("views/<int:view_id>/delete/", desk.saved_view_delete, name="saved_view_delete"),
+    path("bulk/", bulk.bulk_start, name="bulk"),
+    path("bulk/<int:job_id>/", bulk.bulk_job, name="bulk_job"),
+    path("tickets/new/", manual.ticket_new, name="ticket_new"),
     path("tickets/<int:number>/", desk.ticket, name="ticket"),
     path("tickets/<int:number>/live/", desk.ticket_live, name="ticket_live"),
     path("tickets/<int:number>/reply/", desk.ticket_reply, name="reply"),
     path("tickets/<int:number>/note/", desk.ticket_note, name="note"),
     path("tickets/<int:number>/macro/", desk.ticket_macro, name="macro"),
     path("tickets/<int:number>/merge/", desk.ticket_merge, name="merge"),
+    path(
+        "tickets/<int:number>/messages/<int:message_id>/split/",
+        desk.ticket_split,
+        name="split",
+    ),
     *[
         path(
             f"tickets/<int:number>/{field}/",

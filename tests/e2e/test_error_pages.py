@@ -27,7 +27,11 @@ def test_403_404_and_500_pages_are_styled(
     denied = page.goto(f"{live_server.url}/desk/")
     assert denied is not None and denied.status == 403
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
-    expect(page.get_by_role("link", name="My requests")).to_be_visible()
+    expect(page.get_by_role("link", name="My requests", exact=True)).to_be_visible()
+    # the desk's own 403 sends a customer on to the portal
+    page.get_by_role("link", name="Go to my requests").click()
+    expect(page).to_have_url(f"{live_server.url}/portal/")
+    page.go_back()
     page.screenshot(path=str(artifacts / "error-403.png"), full_page=True)
 
     # Django renders 500.html with no request at all; shown here from the site's origin so its

@@ -85,6 +85,9 @@ def make_rows(n: int) -> Ticket:
     services.ticket_note(ticket=ticket, author=agent, text="Internal.")
     Macro.objects.create(name=f"Macro {n}", body="Thanks!", set_status="solved", add_tags="a,b")
     SavedView.objects.create(name=f"View {n}", owner=agent, group=group, filters={"q": "help"})
+    services.bulk_job_start(
+        actor=agent, action="priority", params={"priority": "3"}, ticket_ids=[ticket.pk]
+    )
     documents_refresh(ticket_ids=[ticket.pk])  # its SearchDocument
     SlaPolicy.objects.create(name=f"SLA {n}", targets={"normal": {"first_reply": n}})
     ticket_sla_recompute(ticket_id=ticket.pk, now=ticket.created_at + timedelta(minutes=9))

@@ -9,6 +9,7 @@ writing `from tickets import services` / `from tickets.services import ticket_re
 
 from __future__ import annotations
 
+from .bulk import bulk_job_run_batch, bulk_job_start
 from .calls import call_log
 from .common import ServiceError, announcements_off
 from .contacts import (
@@ -40,6 +41,7 @@ from .messages import (
     ticket_note,
     ticket_reply,
 )
+from .split import ticket_split
 
 __all__ = [
     "ImportRefused",
@@ -47,6 +49,8 @@ __all__ = [
     "ServiceError",
     "announcements_off",
     "actor_kind_of",
+    "bulk_job_run_batch",
+    "bulk_job_start",
     "call_log",
     "contact_link_user",
     "contact_merge",
@@ -73,4 +77,5 @@ __all__ = [
     "ticket_set_status",
     "ticket_set_subject",
     "ticket_set_tags",
+    "ticket_split",
 ]

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from .. import forms, saved_views, selectors, services, sla_services
 from ..access import access_contact_by_id, access_ticket_by_number
 from ..identities import InvalidIdentity
-from ..models import Contact, Group, Identity, Macro, SavedView, Ticket
+from ..models import BulkJob, Contact, Group, Identity, Macro, SavedView, Ticket
 from ..pagination import CappedPaginator
 from ..remote_images import remote_image_sources
 from ..roles import is_agent, may_merge_contacts
@@ -46,10 +46,17 @@ def agent_required(view: View) -> View:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not is_agent(request.user):
-            raise PermissionDenied("The desk is for agents.")
+            return _not_for_customers(request)
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def _not_for_customers(request: HttpRequest) -> HttpResponse:
+    """A customer (or anyone else signed in) who opens the desk: our 403 page, pointing a
+    customer to the portal. A plain response, not an exception: nothing is logged as an error."""
+    is_customer = Contact.objects.filter(user_id=int(request.user.pk or 0)).exists()
+    return render(request, "tickets/desk_forbidden.html", {"is_customer": is_customer}, status=403)
 
 
 def wants_partial(request: HttpRequest) -> bool:
@@ -94,7 +101,15 @@ def queue(request: HttpRequest) -> HttpResponse:
     }
     if wants_partial(request):
         return _vary(render(request, "tickets/_queue_partial.html", context))
-    context.update(groups=selectors.all_groups(), agents=selectors.agents(), sorts=selectors.SORTS)
+    context.update(
+        groups=selectors.all_groups(),
+        agents=selectors.agents(),
+        sorts=selectors.SORTS,
+        bulk_actions=BulkJob.Action.choices,
+        statuses=Ticket.Status.choices,
+        priorities=Ticket.Priority.choices,
+        macros=selectors.active_macros(),
+    )
     return _vary(render(request, "tickets/queue.html", context))
 
 
@@ -156,10 +171,12 @@ def _without_page(request: HttpRequest) -> str:
 def ticket_context(request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
     ticket = selectors.ticket_for_page(ticket)
     channels = selectors.reply_options(ticket)
+    activity = selectors.ticket_activity(ticket)
     return {
         "ticket": ticket,
         "thread": selectors.ticket_thread(ticket),
-        "activity": selectors.ticket_activity(ticket),
+        "activity": activity,
+        "links": selectors.ticket_links(ticket, activity),
         "other_tickets": selectors.contact_other_tickets(request.user, ticket),
         "groups": selectors.all_groups(),
         "assignees": selectors.assignable_agents(ticket),
@@ -357,6 +374,20 @@ def ticket_merge(request: HttpRequest, number: int) -> HttpResponse:
         return redirect("desk:ticket", number=number)
     messages.success(request, f"Ticket #{number} was merged into this one.")
     return redirect("desk:ticket", number=target.number)
+
+
+@agent_required
+@require_POST
+def ticket_split(request: HttpRequest, number: int, message_id: int) -> HttpResponse:
+    """Split one customer message of this ticket out into a new ticket, and open that one."""
+    found = access_ticket_by_number(request.user, number)
+    try:
+        new = services.ticket_split(ticket=found, message_id=message_id, actor=request.user)
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+        return redirect("desk:ticket", number=number)
+    messages.success(request, f"The message is now ticket #{new.number}, linked to #{number}.")
+    return redirect("desk:ticket", number=new.number)
 
 
 # --- contacts ----------------------------------------------------------------------------------
