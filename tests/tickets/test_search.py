@@ -291,7 +291,7 @@ def test_the_search_page_costs_the_same_queries_for_more_rows(
     assert api.json()["count"] == 15
 
 
-SEARCH_QUERIES = 22  # the queue's 12, the repair check, the probe, candidates, snippets…
+SEARCH_QUERIES = 23  # the queue's 13, the repair check, the probe, candidates, snippets…
 
 
 # --- keeping the documents current ---------------------------------------------------------------
