@@ -176,6 +176,22 @@ class Csat:
             raise InvalidPayload("a CSAT rating is between 1 and 5")
 
 
+@dataclass(frozen=True)
+class RuleAction:
+    """What an automation rule did (one event per action, keyed so it happens once).
+
+    `cause` is the ticket event that fired a trigger (None for a time automation); `chain`
+    the rule ids fired before it in the same chain of triggers."""
+
+    rule: int
+    rule_name: str
+    action: str
+    detail: str = ""
+    cause: int | None = None
+    chain: list[int] = dataclasses.field(default_factory=list)
+    error: str = ""  # the action could not be done (a rule no longer fits the ticket)
+
+
 PAYLOAD_TYPES: dict[str, type[Any]] = {
     EventKind.CREATED: Created,
     EventKind.MESSAGE: CustomerMessage,
@@ -194,6 +210,7 @@ PAYLOAD_TYPES: dict[str, type[Any]] = {
     EventKind.DELIVERY: Delivery,
     EventKind.FOLLOW_UP: FollowUp,
     EventKind.CSAT: Csat,
+    EventKind.AUTOMATION: RuleAction,
 }
 
 

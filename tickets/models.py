@@ -212,6 +212,9 @@ class Ticket(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     last_customer_message_at = models.DateTimeField(null=True, blank=True)
     last_agent_message_at = models.DateTimeField(null=True, blank=True)
+    status_changed_at = models.DateTimeField(
+        default=timezone.now, help_text="When the ticket entered its current status."
+    )
 
     class Meta:
         ordering = ["-updated_at"]
@@ -224,6 +227,8 @@ class Ticket(models.Model):
             ),
             models.Index(fields=["contact", "-created_at"], name="ticket_contact_created"),
             models.Index(fields=["-priority", "-updated_at"], name="ticket_priority_updated"),
+            # time automations: "pending for 3 days" is a range on this index
+            models.Index(fields=["status", "status_changed_at"], name="ticket_status_since"),
         ]
 
     def __str__(self) -> str:
@@ -353,6 +358,7 @@ class TicketEvent(models.Model):
         DELIVERY = "delivery", "Delivery"
         FOLLOW_UP = "follow_up", "Follow-up"
         CSAT = "csat", "Satisfaction rating"
+        AUTOMATION = "automation", "Automation rule acted"
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -539,4 +545,6 @@ class SavedView(models.Model):
 
 
 # Calendars live in their own module; importing them here registers them with this app.
+# Automation rules live in their own package; importing them here registers them with this app.
+from .automation.models import AutomationRule, TimeRun, TriggerRun, WebhookCall  # noqa: E402, F401
 from .calendar_models import Calendar, CalendarHoliday  # noqa: E402, F401
