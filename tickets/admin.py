@@ -302,3 +302,6 @@ class SearchDocumentAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+from .automation import admin as automation_admin  # noqa: E402, F401
