@@ -69,3 +69,13 @@ def refresh_contact_search_documents(self: Any, contact_ids: list[int]) -> int:
 )
 def refresh_organisation_search_documents(self: Any, organisation_id: int) -> int:
     return index.documents_refresh_for_organisation(organisation_id=organisation_id)
+
+
+# Automation's tasks live beside its engine; importing them here lets the worker's
+# autodiscovery (which looks for `tickets.tasks`) register them.
+from .automation.tasks import (  # noqa: E402, F401
+    notify_send,
+    run_triggers,
+    sweep_time_rules,
+    webhook_send,
+)

@@ -824,3 +824,39 @@ def test_beat_schedule_is_registered() -> None:
 
     task = PeriodicTask.objects.get(task="tickets.automation.tasks.sweep_time_rules")
     assert task.enabled and task.queue == "sla" and task.interval.every == 300
+
+
+# --- durably in Celery ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_committed_change_runs_the_triggers_and_their_chain_in_a_real_worker(
+    support: Group, agent: Any, live_worker: Any
+) -> None:
+    import time
+
+    rule(
+        "Urgent tag",
+        events=["priority_changed"],
+        position=1,
+        conditions=[{"field": "priority", "op": "is", "value": 4}],
+        actions=[{"type": "add_tag", "value": "urgent"}],
+    )
+    rule(
+        "Urgent note",
+        events=["tag_added"],
+        position=2,
+        conditions=[{"field": "tags", "op": "includes", "value": "urgent"}],
+        actions=[{"type": "add_note", "value": "Escalated by rule."}],
+    )
+    ticket = make_ticket(group=support)
+    services.ticket_set_priority(ticket=ticket, priority=4, actor=agent)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not ticket.messages.filter(kind="note").exists():
+        time.sleep(0.1)
+    assert ticket.tags.filter(name="urgent").exists()
+    note = ticket.messages.get(kind="note")
+    assert note.text == "Escalated by rule."
+    # the note came one step down the chain: the tag event carried the first rule's id
+    runs = [run for run in TriggerRun.objects.filter(event__ticket=ticket) if run.fired]
+    assert sorted(run.depth for run in runs) == [0, 1]

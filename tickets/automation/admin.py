@@ -69,18 +69,21 @@ class _ReadOnly(admin.ModelAdmin):
 @admin.register(TriggerRun)
 class TriggerRunAdmin(_ReadOnly):
     list_display = ("event", "depth", "fired", "refused", "created_at")
+    list_select_related = ("event",)
     raw_id_fields = ("event",)
 
 
 @admin.register(TimeRun)
 class TimeRunAdmin(_ReadOnly):
     list_display = ("rule", "ticket", "state_since", "created_at")
+    list_select_related = ("rule", "ticket")
     raw_id_fields = ("ticket",)
 
 
 @admin.register(WebhookCall)
 class WebhookCallAdmin(_ReadOnly):
     list_display = ("url", "rule", "status", "attempts", "response_status", "created_at")
+    list_select_related = ("rule",)
     list_filter = ("status",)
     exclude = ("secret",)
     raw_id_fields = ("ticket",)
