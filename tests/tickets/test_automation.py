@@ -553,6 +553,9 @@ def test_no_rule_no_task(
     with django_capture_on_commit_callbacks(execute=True):
         make_ticket(group=support)
     assert len(queued) == 2  # created and the opening message; the engine names them
+    with django_capture_on_commit_callbacks(execute=True):
+        make_ticket(group=support, actor_kind=ActorKind.IMPORT)  # past history: no rule
+    assert len(queued) == 2
 
 
 # --- idempotency ----------------------------------------------------------------------------

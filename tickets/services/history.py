@@ -85,8 +85,10 @@ def event_record_once(
 
 
 def _announce_committed(row: TicketEvent) -> None:
-    if row.actor_kind == ActorKind.AUTOMATION:
-        return  # automation hands its own events on, with the chain that caused them
+    if row.actor_kind in (ActorKind.AUTOMATION, ActorKind.IMPORT):
+        # automation hands its own events on, with the chain that caused them; imported
+        # history is the past, which no rule acts on
+        return
     event_id, ticket_id, kind = row.pk, row.ticket_id, row.kind
     transaction.on_commit(
         lambda: events.event_committed.send(
