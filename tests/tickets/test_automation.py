@@ -863,3 +863,21 @@ def test_a_committed_change_runs_the_triggers_and_their_chain_in_a_real_worker(
     # the note came one step down the chain: the tag event carried the first rule's id
     runs = [run for run in TriggerRun.objects.filter(event__ticket=ticket) if run.fired]
     assert sorted(run.depth for run in runs) == [0, 1]
+
+
+def test_the_activity_panel_names_the_rule_and_what_it_did(support: Group) -> None:
+    from tickets.selectors import ticket_activity
+
+    rule(
+        "Tagger",
+        events=["ticket_created"],
+        actions=[
+            {"type": "add_tag", "value": "seen"},
+            {"type": "notify_agents", "to": "assignee", "text": "x"},
+        ],
+    )
+    ticket = make_ticket(group=support)
+    fire(ticket)
+    summaries = [line.summary for line in ticket_activity(ticket)]
+    assert "Rule “Tagger”: add_tag (seen)" in summaries
+    assert any(s.startswith("Rule “Tagger”: notify_agents (failed: Nobody") for s in summaries)
