@@ -347,3 +347,6 @@ class BulkJobAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+from .automation import admin as automation_admin  # noqa: E402, F401

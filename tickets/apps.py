@@ -10,4 +10,5 @@ class TicketsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import accounts, live, sla_live  # noqa: F401  (portal logins; live screens; SLA)
+        from .automation import receivers as automation_receivers  # noqa: F401  (triggers)
         from .search import receivers  # noqa: F401  (search documents follow changes)

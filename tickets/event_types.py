@@ -193,6 +193,22 @@ class SlaMilestone:
             raise InvalidPayload(f"unknown SLA metric {self.metric!r}")
 
 
+@dataclass(frozen=True)
+class RuleAction:
+    """What an automation rule did (one event per action, keyed so it happens once).
+
+    `cause` is the ticket event that fired a trigger (None for a time automation); `chain`
+    the rule ids fired before it in the same chain of triggers."""
+
+    rule: int
+    rule_name: str
+    action: str
+    detail: str = ""
+    cause: int | None = None
+    chain: list[int] = dataclasses.field(default_factory=list)
+    error: str = ""  # the action could not be done (a rule no longer fits the ticket)
+
+
 PAYLOAD_TYPES: dict[str, type[Any]] = {
     EventKind.CREATED: Created,
     EventKind.MESSAGE: CustomerMessage,
@@ -213,6 +229,7 @@ PAYLOAD_TYPES: dict[str, type[Any]] = {
     EventKind.CSAT: Csat,
     EventKind.SLA_ACHIEVED: SlaMilestone,
     EventKind.SLA_BREACHED: SlaMilestone,
+    EventKind.AUTOMATION: RuleAction,
 }
 
 

@@ -6,6 +6,10 @@ that it must leave (nor the other way round). Receivers queue work with `on_comm
 
 `ticket_changed` is sent after commit, for live updates and automation.
 
+`event_committed` is sent after the commit of each event written by a person, a channel or
+the system (not by automation, whose engine hands its events on with their chain, nor by an
+import of past history): triggers.
+
 `reply_channel_note` asks the edges, while the composer is drawn, what an agent should know
 before answering by a channel (WhatsApp's 24-hour window: free text, a template, or nothing
 can go). A receiver returns a short note, or "" when it has nothing to say.
@@ -17,4 +21,5 @@ from django.dispatch import Signal
 
 reply_posted = Signal()  # kwargs: message (tickets.Message)
 ticket_changed = Signal()  # kwargs: ticket_id, number, group_id, kind
+event_committed = Signal()  # kwargs: event_id, ticket_id, kind
 reply_channel_note = Signal()  # kwargs: ticket (tickets.Ticket), channel (str); returns str

@@ -228,6 +228,9 @@ class Ticket(models.Model):
         help_text="The soonest due not yet breached: what the sweep looks for.",
     )
     sla_breached = models.BooleanField(default=False)
+    status_changed_at = models.DateTimeField(
+        default=timezone.now, help_text="When the ticket entered its current status."
+    )
 
     class Meta:
         ordering = ["-updated_at"]
@@ -250,6 +253,8 @@ class Ticket(models.Model):
             ),
             models.Index(fields=["contact", "-created_at"], name="ticket_contact_created"),
             models.Index(fields=["-priority", "-updated_at"], name="ticket_priority_updated"),
+            # time automations: "pending for 3 days" is a range on this index
+            models.Index(fields=["status", "status_changed_at"], name="ticket_status_since"),
         ]
 
     def __str__(self) -> str:
@@ -386,6 +391,7 @@ class TicketEvent(models.Model):
         CSAT = "csat", "Satisfaction rating"
         SLA_ACHIEVED = "sla_achieved", "SLA target achieved"
         SLA_BREACHED = "sla_breached", "SLA target breached"
+        AUTOMATION = "automation", "Automation rule acted"
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -646,5 +652,7 @@ class BulkJob(models.Model):
 
 
 # Calendars and SLA live in their own modules; importing them here registers them.
+# Automation rules live in their own package; importing them here registers them with this app.
+from .automation.models import AutomationRule, TimeRun, TriggerRun, WebhookCall  # noqa: E402, F401
 from .calendar_models import Calendar, CalendarHoliday  # noqa: E402, F401
 from .sla_models import SlaMilestone, SlaPolicy, SlaTarget  # noqa: E402, F401

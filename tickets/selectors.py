@@ -389,6 +389,10 @@ def _summary(
         return f"Satisfaction rating: {data.get('rating')}/5"
     if kind in sla_events.KINDS:
         return sla_events.summary(kind, data)
+    if kind == TicketEvent.Kind.AUTOMATION:
+        detail = data.get("error") and f"failed: {data['error']}" or data.get("detail") or ""
+        tail = f" ({detail})" if detail else ""
+        return f"Rule “{data.get('rule_name', '')}”: {data.get('action', '')}{tail}"
     return str(event.get_kind_display())
 
 

@@ -118,3 +118,13 @@ def run_bulk_job(self: Any, job_id: int) -> int:
     while not job.is_finished:
         job = bulk_job_run_batch(job_id=job_id)
     return job.done
+
+
+# Automation's tasks live beside its engine; importing them here lets the worker's
+# autodiscovery (which looks for `tickets.tasks`) register them.
+from .automation.tasks import (  # noqa: E402, F401
+    notify_send,
+    run_triggers,
+    sweep_time_rules,
+    webhook_send,
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import bulk, calendars, desk, manual, sla_admin
+from .views import automation, bulk, calendars, desk, manual, sla_admin
 
 app_name = "desk"
 urlpatterns = [
@@ -51,6 +51,18 @@ urlpatterns = [
         name="contact_merge_search",
     ),
     path("contacts/<int:contact_id>/merge/", desk.contact_merge, name="contact_merge"),
+    path("automation/", automation.automation_list, name="automation"),
+    path("automation/new/", automation.automation_new, name="automation_new"),
+    path("automation/<int:rule_id>/", automation.automation_edit, name="automation_edit"),
+    path(
+        "automation/<int:rule_id>/toggle/", automation.automation_toggle, name="automation_toggle"
+    ),
+    path("automation/<int:rule_id>/move/", automation.automation_move, name="automation_move"),
+    path(
+        "automation/<int:rule_id>/dry-run/",
+        automation.automation_dry_run,
+        name="automation_dry_run",
+    ),
     path("calendars/", calendars.calendar_list, name="calendars"),
     path("calendars/new/", calendars.calendar_new, name="calendar_new"),
     path("calendars/<int:calendar_id>/", calendars.calendar_edit, name="calendar_edit"),

@@ -28,6 +28,8 @@ from channels_in.models import (
 from tests.conftest import client_for
 from tests.factories import ContactFactory, UserFactory, make_agent
 from tickets import calendar_services, services
+from tickets.automation import engine
+from tickets.automation.models import AutomationRule, TimeRun
 from tickets.calendar_import import HolidayInput
 from tickets.history_import import parse_record
 from tickets.models import (
@@ -122,6 +124,14 @@ def make_rows(n: int) -> Ticket:
     ChatLine.objects.create(
         conversation=chat, seq=2, kind=ChatLine.Kind.AGENT, message=ticket.messages.last()
     )
+    rule = AutomationRule.objects.create(
+        name=f"Rule {n}",
+        events=["tag_added"],
+        actions=[{"type": "webhook", "url": "https://hooks.example.test/h", "secret": "s" * 20}],
+    )
+    # a TriggerRun and a WebhookCall, the way the engine writes them
+    engine.triggers_run(event_id=ticket.events.filter(kind="tags").latest("id").pk)
+    TimeRun.objects.create(rule=rule, ticket=ticket, state_since=ticket.created_at)
     calendar_services.calendar_create(
         name=f"Hours {n}",
         timezone_name="Europe/Berlin",

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from .. import events
 from ..event_types import InvalidEvent, payload_json
 from ..models import ActorKind, Contact, Ticket, TicketEvent
 from ..roles import is_agent
@@ -69,6 +70,7 @@ def event_record_once(
     )
     if row.dedupe_key is None:
         row.save(force_insert=True)
+        _announce_committed(row)
         return row, True
     existing = TicketEvent.objects.filter(dedupe_key=row.dedupe_key).first()
     if existing is not None:
@@ -78,7 +80,21 @@ def event_record_once(
             row.save(force_insert=True)
     except IntegrityError:
         return TicketEvent.objects.get(dedupe_key=row.dedupe_key), False
+    _announce_committed(row)
     return row, True
+
+
+def _announce_committed(row: TicketEvent) -> None:
+    if row.actor_kind in (ActorKind.AUTOMATION, ActorKind.IMPORT):
+        # automation hands its own events on, with the chain that caused them; imported
+        # history is the past, which no rule acts on
+        return
+    event_id, ticket_id, kind = row.pk, row.ticket_id, row.kind
+    transaction.on_commit(
+        lambda: events.event_committed.send(
+            sender=TicketEvent, event_id=event_id, ticket_id=ticket_id, kind=kind
+        )
+    )
 
 
 def event_record(

@@ -54,6 +54,7 @@ def ticket_create(
         channel_account_id=channel_account_id,
         created_at=now,
         updated_at=now,
+        status_changed_at=now,
         last_customer_message_at=now,
         message_count=1,
     )
@@ -117,6 +118,8 @@ def _set_status_fields(
     ticket.status = status
     fields.append("status")
     now = now or timezone.now()
+    ticket.status_changed_at = now
+    fields.append("status_changed_at")
     if status == Ticket.Status.SOLVED and ticket.solved_at is None:
         ticket.solved_at = now
         fields.append("solved_at")

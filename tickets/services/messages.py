@@ -181,7 +181,8 @@ def message_ingest(*, incoming: IncomingMessage) -> IngestResult:
             if ticket.status in (Ticket.Status.PENDING, Ticket.Status.SOLVED):
                 reopen_from = ticket.status
                 ticket.status = Ticket.Status.OPEN
-                fields.append("status")
+                ticket.status_changed_at = now
+                fields.extend(["status", "status_changed_at"])
                 event_record(
                     ticket=ticket,
                     kind=TicketEvent.Kind.STATUS,
