@@ -14,66 +14,7 @@ from . import sla_services
 from .search import index
 
 TRANSIENT = (OperationalError, InterfaceError, DatabaseError)
-
-
-@shared_task(
-    bind=True,
-    route_to=Queue.SEARCH,
-    acks_late=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=2,
-    retry_backoff_max=120,
-    max_retries=8,
-    ignore_result=True,
-)
-def drain_search_documents(self: Any) -> int:
-    """Rebuild the documents of the tickets and contacts changed since the last drain."""
-    return index.drain_dirty()
-
-
-@shared_task(
-    bind=True,
-    route_to=Queue.SEARCH,
-    acks_late=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=2,
-    retry_backoff_max=120,
-    max_retries=8,
-    ignore_result=True,
-)
-def refresh_search_documents(self: Any, ticket_ids: list[int]) -> int:
-    return index.documents_refresh(ticket_ids=ticket_ids)
-
-
-@shared_task(
-    bind=True,
-    route_to=Queue.SEARCH,
-    acks_late=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=2,
-    retry_backoff_max=120,
-    max_retries=8,
-    ignore_result=True,
-)
-def refresh_contact_search_documents(self: Any, contact_ids: list[int]) -> int:
-    return index.documents_refresh_for_contacts(contact_ids=contact_ids)
-
-
-@shared_task(
-    bind=True,
-    route_to=Queue.SEARCH,
-    acks_late=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=2,
-    retry_backoff_max=120,
-    max_retries=8,
-    ignore_result=True,
-)
-def refresh_organisation_search_documents(self: Any, organisation_id: int) -> int:
-    return index.documents_refresh_for_organisation(organisation_id=organisation_id)
-
-
-SLA_QUEUE = Queue.SLA
+# every task here: acknowledged after it ran, retried with backoff on a database hiccup
 _RETRY: dict[str, Any] = {
     "acks_late": True,
     "autoretry_for": TRANSIENT,
@@ -81,6 +22,30 @@ _RETRY: dict[str, Any] = {
     "retry_backoff_max": 120,
     "max_retries": 8,
 }
+
+
+@shared_task(bind=True, route_to=Queue.SEARCH, ignore_result=True, **_RETRY)
+def drain_search_documents(self: Any) -> int:
+    """Rebuild the documents of the tickets and contacts changed since the last drain."""
+    return index.drain_dirty()
+
+
+@shared_task(bind=True, route_to=Queue.SEARCH, ignore_result=True, **_RETRY)
+def refresh_search_documents(self: Any, ticket_ids: list[int]) -> int:
+    return index.documents_refresh(ticket_ids=ticket_ids)
+
+
+@shared_task(bind=True, route_to=Queue.SEARCH, ignore_result=True, **_RETRY)
+def refresh_contact_search_documents(self: Any, contact_ids: list[int]) -> int:
+    return index.documents_refresh_for_contacts(contact_ids=contact_ids)
+
+
+@shared_task(bind=True, route_to=Queue.SEARCH, ignore_result=True, **_RETRY)
+def refresh_organisation_search_documents(self: Any, organisation_id: int) -> int:
+    return index.documents_refresh_for_organisation(organisation_id=organisation_id)
+
+
+SLA_QUEUE = Queue.SLA
 
 
 @shared_task(route_to=SLA_QUEUE, **_RETRY)
@@ -99,16 +64,7 @@ def sla_sweep() -> str:
     return f"{sla_services.sla_sweep()} breaches"
 
 
-@shared_task(
-    bind=True,
-    route_to=Queue.BULK,
-    acks_late=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=2,
-    retry_backoff_max=120,
-    max_retries=8,
-    ignore_result=True,
-)
+@shared_task(bind=True, route_to=Queue.BULK, ignore_result=True, **_RETRY)
 def run_bulk_job(self: Any, job_id: int) -> int:
     """Run a bulk job to its end, one committed batch at a time. A retry (or a second delivery
     of this message) resumes at the stored cursor: no ticket is changed twice."""
