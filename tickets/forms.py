@@ -102,6 +102,9 @@ class ReplyForm(forms.Form):
         },
     )
     attachments = MultipleFileField()
+    # the newest message id the agent's page showed; absent (an older page, a script) means
+    # "do not check for news"
+    seen_message = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
     def __init__(
         self, *args: Any, channels: list[tuple[str, str]] | None = None, **kwargs: Any

@@ -589,3 +589,23 @@ def attachment_for_customer(user: Any, attachment_id: int) -> Attachment | None:
         message__ticket__in=visible_tickets(user),
         message__kind__in=[Message.Kind.CUSTOMER, Message.Kind.REPLY],
     ).first()
+
+
+def thread_last_message_id(thread: list[ThreadItem]) -> int:
+    """The newest message id a page shows: a reply form carries it as what its agent saw."""
+    return max((item.message.pk for item in thread), default=0)
+
+
+def ticket_news_since(ticket: Ticket, *, seen_message_id: int, viewer: Any) -> list[ThreadItem]:
+    """What arrived after the agent's page was drawn and should be read before replying:
+    the customer's messages and other people's public replies (not the agent's own, not
+    internal notes or system lines)."""
+    news = (
+        _messages(ticket)
+        .filter(pk__gt=seen_message_id)
+        .filter(
+            Q(kind=Message.Kind.CUSTOMER)
+            | (Q(kind=Message.Kind.REPLY) & ~Q(author_user_id=getattr(viewer, "pk", None)))
+        )
+    )
+    return [_thread_item(m) for m in news]
