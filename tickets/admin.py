@@ -21,6 +21,8 @@ from .models import (
     Identity,
     Macro,
     Message,
+    Notification,
+    NotificationSetting,
     Organisation,
     Participant,
     SavedView,
@@ -28,6 +30,7 @@ from .models import (
     Tag,
     Ticket,
     TicketEvent,
+    TicketFollower,
 )
 
 
@@ -302,3 +305,25 @@ class SearchDocumentAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("recipient", "kind", "title", "created_at", "read_at", "emailed_at")
+    list_filter = ("kind",)
+    search_fields = ("title", "recipient__username")
+    raw_id_fields = ("recipient", "ticket", "actor")
+    readonly_fields = ("created_at", "dedupe_key")
+
+
+@admin.register(NotificationSetting)
+class NotificationSettingAdmin(admin.ModelAdmin):
+    list_display = ("user", "kind", "in_app", "email")
+    list_filter = ("kind",)
+    raw_id_fields = ("user",)
+
+
+@admin.register(TicketFollower)
+class TicketFollowerAdmin(admin.ModelAdmin):
+    list_display = ("ticket", "user", "created_at")
+    raw_id_fields = ("ticket", "user")

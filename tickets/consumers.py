@@ -164,3 +164,6 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(
             {"type": "ticket.changed", "number": event["number"], "kind": event["kind"]}
         )
+
+    async def notification_new(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "notification", "unread": event["unread"]})

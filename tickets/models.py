@@ -540,3 +540,11 @@ class SavedView(models.Model):
 
 # Calendars live in their own module; importing them here registers them with this app.
 from .calendar_models import Calendar, CalendarHoliday  # noqa: E402, F401
+
+# Notifications and followers likewise.
+from .notification_models import (  # noqa: E402, F401
+    Notification,
+    NotificationKind,
+    NotificationSetting,
+    TicketFollower,
+)

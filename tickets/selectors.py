@@ -609,3 +609,40 @@ def ticket_news_since(ticket: Ticket, *, seen_message_id: int, viewer: Any) -> l
         )
     )
     return [_thread_item(m) for m in news]
+
+
+def unread_notification_count(user: Any) -> int:
+    from .models import Notification
+
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+
+
+def recent_notifications(user: Any, *, limit: int) -> list[Any]:
+    from .models import Notification
+
+    return list(
+        Notification.objects.filter(recipient=user)
+        .select_related("ticket", "actor")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def is_following(user: Any, ticket: Ticket) -> bool:
+    from .models import TicketFollower
+
+    return TicketFollower.objects.filter(ticket=ticket, user=user).exists()
+
+
+def mentionable_agents(ticket: Ticket, *, query: str = "", limit: int = 8) -> list[Any]:
+    """Agents who can see the ticket, matching the start of their username or a name."""
+    from .services.notifications import ticket_audience
+
+    people = ticket_audience(ticket)
+    query = query.strip().lstrip("@")
+    if query:
+        people = people.filter(
+            Q(username__istartswith=query)
+            | Q(first_name__istartswith=query)
+            | Q(last_name__istartswith=query)
+        )
+    return list(people.order_by("username")[:limit])

@@ -69,3 +69,20 @@ def refresh_contact_search_documents(self: Any, contact_ids: list[int]) -> int:
 )
 def refresh_organisation_search_documents(self: Any, organisation_id: int) -> int:
     return index.documents_refresh_for_organisation(organisation_id=organisation_id)
+
+
+@shared_task(
+    bind=True,
+    route_to=Queue.DELIVER,
+    acks_late=True,
+    autoretry_for=(*TRANSIENT, OSError),
+    retry_backoff=2,
+    retry_backoff_max=120,
+    max_retries=8,
+    ignore_result=True,
+)
+def send_notification_email(self: Any, notification_id: int) -> bool:
+    """Email one notification (idempotent: a sent one is not sent again)."""
+    from .services.notifications import notification_email_send
+
+    return notification_email_send(notification_id=notification_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import calendars, desk
+from .views import calendars, desk, together
 
 app_name = "desk"
 urlpatterns = [
@@ -26,6 +26,21 @@ urlpatterns = [
         )
         for field in desk.FIELD_UPDATES
     ],
+    path("tickets/<int:number>/follow/", together.ticket_follow, name="follow"),
+    path("tickets/<int:number>/mentions/", together.mention_candidates, name="mentions"),
+    path("notifications/", together.notification_list, name="notifications"),
+    path("notifications/count/", together.notification_count, name="notification_count"),
+    path("notifications/read/", together.notification_read_all, name="notifications_read"),
+    path(
+        "notifications/<int:notification_id>/open/",
+        together.notification_open,
+        name="notification_open",
+    ),
+    path(
+        "notifications/settings/",
+        together.notification_settings,
+        name="notification_settings",
+    ),
     path("contacts/<int:contact_id>/", desk.contact, name="contact"),
     path(
         "contacts/<int:contact_id>/identities/",

@@ -172,6 +172,7 @@ def ticket_context(request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
         "reply_form": forms.ReplyForm(channels=[(o.value, o.full_label) for o in channels]),
         "note_form": forms.NoteForm(),
         "seen_message": selectors.thread_last_message_id(thread),
+        "following": selectors.is_following(request.user, ticket),
     }
 
 
