@@ -55,3 +55,71 @@ def test_two_agents_on_one_ticket_see_each_other(
     finally:
         first.close()
         second.close()
+
+
+def test_a_mention_picked_from_the_list_rings_the_colleagues_bell(
+    browser: Any, asgi_server: str, agent: Any, support: Any, artifacts: Path
+) -> None:
+    colleague = make_agent("cleo", groups=[support])
+    _name(agent, "Ada", "Lovelace")
+    _name(colleague, "Cleo", "Park")
+    ticket = make_ticket(group=support, contact=ContactFactory(name="Pat Caller"), subject="Ping")
+    url = f"{asgi_server}/desk/tickets/{ticket.number}/"
+
+    first = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")
+    second = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB")
+    try:
+        ada, cleo = first.new_page(), second.new_page()
+        for page in (ada, cleo):
+            page.set_default_timeout(10_000)
+        login(ada, asgi_server, agent.email)
+        login(cleo, asgi_server, colleague.email)
+        cleo.goto(f"{asgi_server}/desk/")
+        cleo.locator("#live-status[data-state=live]").wait_for()
+        badge = cleo.locator("#bell-count[data-unread]")
+        badge.wait_for()  # the new ticket in her group already counts
+        before = int(badge.get_attribute("data-unread") or "0")
+
+        ada.goto(url)
+        ada.get_by_role("tab", name="Internal note").click()
+        note = ada.locator("#note-text")
+        note.press_sequentially("Over to you @cl")
+        option = ada.get_by_role("option", name="@cleo Cleo Park")
+        option.wait_for()
+        note.press("Enter")
+        assert note.input_value() == "Over to you @cleo "
+        note.press_sequentially("please check")
+        ada.get_by_role("button", name="Add note").click()
+        ada.locator(".msg-note", has_text="please check").wait_for()
+
+        # her bell rings live: the count goes up without a reload
+        cleo.wait_for_function(
+            "n => Number(document.getElementById('bell-count').dataset.unread) === n",
+            arg=before + 1,
+        )
+        ada.locator("#bell > summary").click()
+        ada.locator("#bell-list").wait_for()
+        ada.screenshot(path=str(artifacts / "bell-empty-1280.png"))
+        cleo.locator("#bell > summary").click()
+        item = cleo.locator(".bell-item.is-unread", has_text="mentioned you")
+        item.wait_for()
+        cleo.screenshot(path=str(artifacts / "bell-390.png"))
+
+        second_wide = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")
+        try:
+            wide = second_wide.new_page()
+            wide.set_default_timeout(10_000)
+            login(wide, asgi_server, colleague.email)
+            wide.locator("#bell > summary").click()
+            wide.locator(".bell-item", has_text="mentioned you").wait_for()
+            wide.screenshot(path=str(artifacts / "bell-1280.png"))
+        finally:
+            second_wide.close()
+
+        item.locator("button").click()
+        cleo.wait_for_url(url)
+        cleo.locator("#bell-count[data-unread]").wait_for(state="attached")
+        assert cleo.locator("#bell-count").get_attribute("data-unread") == str(before)
+    finally:
+        first.close()
+        second.close()
