@@ -325,3 +325,22 @@ def test_a_note_mentioning_someone_through_the_desk_rings_their_bell(
     )
     assert len(inbox(cleo, NotificationKind.MENTION)) == 1
     assert Message.objects.get(kind=Message.Kind.NOTE).metadata["mentions"] == [cleo.pk]
+
+
+def test_the_api_lists_and_marks_my_notifications_only(
+    ticket: Ticket, agent: Any, cleo: Any
+) -> None:
+    services.ticket_assign(ticket=ticket, agent=cleo, actor=agent)
+    event = TicketEvent.objects.get(ticket=ticket, kind=TicketEvent.Kind.ASSIGNEE)
+    [note] = notifications_for_event(event_id=event.pk)
+    mine, theirs = client_for(cleo), client_for(agent)
+
+    listed = mine.get("/api/v1/notifications/", {"unread": "true"}).json()
+    assert [(r["id"], r["kind"], r["ticket"], r["read"]) for r in listed["results"]] == [
+        (note.pk, "assigned", ticket.number, False)
+    ]
+    assert theirs.get("/api/v1/notifications/").json()["results"] == []
+    assert theirs.post(f"/api/v1/notifications/{note.pk}/read/").status_code == 404
+    assert mine.post(f"/api/v1/notifications/{note.pk}/read/").json() == {"marked": 1}
+    assert mine.post("/api/v1/notifications/read-all/").json() == {"marked": 0}
+    assert mine.get("/api/v1/notifications/", {"unread": "true"}).json()["results"] == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import calendars, views
+from . import calendars, together, views
 
 app_name = "api"
 
@@ -18,6 +18,7 @@ router.register("tags", views.TagViewSet, basename="tag")
 router.register("macros", views.MacroViewSet, basename="macro")
 router.register("calendars", calendars.CalendarViewSet, basename="calendar")
 router.register("views", views.SavedViewViewSet, basename="saved-view")
+router.register("notifications", together.NotificationViewSet, basename="notification")
 
 urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),
