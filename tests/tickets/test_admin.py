@@ -83,6 +83,10 @@ def make_rows(n: int) -> Ticket:
     Macro.objects.create(name=f"Macro {n}", body="Thanks!", set_status="solved", add_tags="a,b")
     SavedView.objects.create(name=f"View {n}", owner=agent, group=group, filters={"q": "help"})
     documents_refresh(ticket_ids=[ticket.pk])  # its SearchDocument
+    watcher = make_agent(f"watcher{n}", groups=[group])
+    services.ticket_follow(ticket=ticket, user=watcher)
+    services.notification_settings_update(user=watcher, choices={"mention": (True, False)})
+    services.notify_sla_warning(ticket, target="first response")  # a Notification
     for status, reason in (("failed", "could not parse"), ("processed", "new ticket")):
         InboundMessage.objects.create(
             account=account,
