@@ -80,5 +80,8 @@ def test_the_email_is_queued_after_commit_and_sent_by_the_worker(
         time.sleep(0.1)
     assigned = [m for m in mail.outbox if m.to == [cleo.email]]
     assert len(assigned) == 1 and f"#{ticket.number}" in assigned[0].subject
-    note = Notification.objects.get(recipient=cleo, kind="assigned")
-    assert note.emailed_at is not None
+    # the worker stamps the row in the transaction it sends from: wait for its commit
+    stamped = Notification.objects.filter(recipient=cleo, kind="assigned", emailed_at__isnull=False)
+    while not stamped.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert stamped.count() == 1
