@@ -22,6 +22,8 @@ from .models import (
     Identity,
     Macro,
     Message,
+    Notification,
+    NotificationSetting,
     Organisation,
     Participant,
     SavedView,
@@ -29,6 +31,7 @@ from .models import (
     Tag,
     Ticket,
     TicketEvent,
+    TicketFollower,
     TicketImport,
 )
 from .sla_admin import SLA_COLUMNS  # noqa: F401  (registers the SLA admin too)
@@ -350,3 +353,25 @@ class BulkJobAdmin(admin.ModelAdmin):
 
 
 from .automation import admin as automation_admin  # noqa: E402, F401
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("recipient", "kind", "title", "created_at", "read_at", "emailed_at")
+    list_filter = ("kind",)
+    search_fields = ("title", "recipient__username")
+    raw_id_fields = ("recipient", "ticket", "actor")
+    readonly_fields = ("created_at", "dedupe_key")
+
+
+@admin.register(NotificationSetting)
+class NotificationSettingAdmin(admin.ModelAdmin):
+    list_display = ("user", "kind", "in_app", "email")
+    list_filter = ("kind",)
+    raw_id_fields = ("user",)
+
+
+@admin.register(TicketFollower)
+class TicketFollowerAdmin(admin.ModelAdmin):
+    list_display = ("ticket", "user", "created_at")
+    raw_id_fields = ("ticket", "user")

@@ -8,6 +8,7 @@ from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext_lazy as _
 
 from .models import BulkJob, Channel, Identity, SavedView, Ticket
 from .selectors import DEFAULT_SORT, DEFAULT_VIEW, QUEUE_VIEWS, RELEVANCE, SORTS, QueueQuery
@@ -102,6 +103,9 @@ class ReplyForm(forms.Form):
         },
     )
     attachments = MultipleFileField()
+    # the newest message id the agent's page showed; absent (an older page, a script) means
+    # "do not check for news"
+    seen_message = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
     def __init__(
         self, *args: Any, channels: list[tuple[str, str]] | None = None, **kwargs: Any
@@ -278,3 +282,34 @@ class SavedViewForm(forms.Form):
             ("", "Only me"),
             *((g.pk, f"Team: {g.name}") for g in groups),
         ]
+
+
+class NotificationSettingsForm(forms.Form):
+    """Per kind of notification: in the bell, and by email."""
+
+    def __init__(self, *args: Any, current: dict[str, tuple[bool, bool]], **kwargs: Any) -> None:
+        from .models import NotificationKind
+
+        super().__init__(*args, **kwargs)
+        self.kinds = list(NotificationKind)
+        for kind in self.kinds:
+            in_app, email = current[kind]
+            self.fields[f"{kind.value}_in_app"] = forms.BooleanField(
+                required=False, initial=in_app, label=_("In the bell")
+            )
+            self.fields[f"{kind.value}_email"] = forms.BooleanField(
+                required=False, initial=email, label=_("By email")
+            )
+
+    def rows(self) -> list[tuple[Any, Any, Any]]:
+        return [
+            (kind.label, self[f"{kind.value}_in_app"], self[f"{kind.value}_email"])
+            for kind in self.kinds
+        ]
+
+    def choices(self) -> dict[str, tuple[bool, bool]]:
+        data = self.cleaned_data
+        return {
+            kind.value: (bool(data[f"{kind.value}_in_app"]), bool(data[f"{kind.value}_email"]))
+            for kind in self.kinds
+        }

@@ -54,3 +54,32 @@ def push_ticket_changed(
         async_to_sync(send_all)()
     except Exception:  # noqa: BLE001 - a live screen missing one update must not fail a write
         log.warning("live update for ticket %s not sent", number, exc_info=True)
+
+
+def push_notifications(user_ids: set[int]) -> None:
+    """Ring these agents' bells: each socket of theirs hears its new unread count."""
+    layer = get_channel_layer()
+    if layer is None or not user_ids:
+        return
+    from django.db.models import Count
+
+    from .models import Notification
+
+    counts = dict(
+        Notification.objects.filter(recipient_id__in=user_ids, read_at__isnull=True)
+        .values_list("recipient_id")
+        .annotate(n=Count("id"))
+        .values_list("recipient_id", "n")
+    )
+
+    async def send_all() -> None:
+        for user_id in user_ids:
+            await layer.group_send(
+                assignee_channel(user_id),
+                {"type": "notification.new", "unread": counts.get(user_id, 0)},
+            )
+
+    try:
+        async_to_sync(send_all)()
+    except Exception:  # noqa: BLE001 - a bell that misses a ring must not fail a write
+        log.warning("bell update for users %s not sent", sorted(user_ids), exc_info=True)

@@ -655,4 +655,12 @@ class BulkJob(models.Model):
 # Automation rules live in their own package; importing them here registers them with this app.
 from .automation.models import AutomationRule, TimeRun, TriggerRun, WebhookCall  # noqa: E402, F401
 from .calendar_models import Calendar, CalendarHoliday  # noqa: E402, F401
+
+# Notifications and followers likewise.
+from .notification_models import (  # noqa: E402, F401
+    Notification,
+    NotificationKind,
+    NotificationSetting,
+    TicketFollower,
+)
 from .sla_models import SlaMilestone, SlaPolicy, SlaTarget  # noqa: E402, F401

@@ -619,3 +619,60 @@ def attachment_for_customer(user: Any, attachment_id: int) -> Attachment | None:
         message__ticket__in=visible_tickets(user),
         message__kind__in=[Message.Kind.CUSTOMER, Message.Kind.REPLY],
     ).first()
+
+
+def thread_last_message_id(thread: list[ThreadItem]) -> int:
+    """The newest message id a page shows: a reply form carries it as what its agent saw."""
+    return max((item.message.pk for item in thread), default=0)
+
+
+def ticket_news_since(ticket: Ticket, *, seen_message_id: int, viewer: Any) -> list[ThreadItem]:
+    """What arrived after the agent's page was drawn and should be read before replying:
+    the customer's messages and other people's public replies (not the agent's own, not
+    internal notes or system lines)."""
+    news = (
+        _messages(ticket)
+        .filter(pk__gt=seen_message_id)
+        .filter(
+            Q(kind=Message.Kind.CUSTOMER)
+            | (Q(kind=Message.Kind.REPLY) & ~Q(author_user_id=getattr(viewer, "pk", None)))
+        )
+    )
+    return [_thread_item(m) for m in news]
+
+
+def unread_notification_count(user: Any) -> int:
+    from .models import Notification
+
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+
+
+def recent_notifications(user: Any, *, limit: int) -> list[Any]:
+    from .models import Notification
+
+    return list(
+        Notification.objects.filter(recipient=user)
+        .select_related("ticket", "actor")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def is_following(user: Any, ticket: Ticket) -> bool:
+    from .models import TicketFollower
+
+    return TicketFollower.objects.filter(ticket=ticket, user=user).exists()
+
+
+def mentionable_agents(ticket: Ticket, *, query: str = "", limit: int = 8) -> list[Any]:
+    """Agents who can see the ticket, matching the start of their username or a name."""
+    from .services.notifications import ticket_audience
+
+    people = ticket_audience(ticket)
+    query = query.strip().lstrip("@")
+    if query:
+        people = people.filter(
+            Q(username__istartswith=query)
+            | Q(first_name__istartswith=query)
+            | Q(last_name__istartswith=query)
+        )
+    return list(people.order_by("username")[:limit])

@@ -84,3 +84,20 @@ from .automation.tasks import (  # noqa: E402, F401
     sweep_time_rules,
     webhook_send,
 )
+
+
+@shared_task(
+    bind=True,
+    route_to=Queue.DELIVER,
+    acks_late=True,
+    autoretry_for=(*TRANSIENT, OSError),
+    retry_backoff=2,
+    retry_backoff_max=120,
+    max_retries=8,
+    ignore_result=True,
+)
+def send_notification_email(self: Any, notification_id: int) -> bool:
+    """Email one notification (idempotent: a sent one is not sent again)."""
+    from .services.notifications import notification_email_send
+
+    return notification_email_send(notification_id=notification_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import automation, bulk, calendars, desk, manual, sla_admin
+from .views import automation, bulk, calendars, desk, manual, sla_admin, together
 
 app_name = "desk"
 urlpatterns = [
@@ -39,6 +39,21 @@ urlpatterns = [
     path("sla/<int:pk>/", sla_admin.policy_edit, name="sla_policy_edit"),
     path("sla/<int:pk>/move/", sla_admin.policy_move, name="sla_policy_move"),
     path("sla/<int:pk>/delete/", sla_admin.policy_delete, name="sla_policy_delete"),
+    path("tickets/<int:number>/follow/", together.ticket_follow, name="follow"),
+    path("tickets/<int:number>/mentions/", together.mention_candidates, name="mentions"),
+    path("notifications/", together.notification_list, name="notifications"),
+    path("notifications/count/", together.notification_count, name="notification_count"),
+    path("notifications/read/", together.notification_read_all, name="notifications_read"),
+    path(
+        "notifications/<int:notification_id>/open/",
+        together.notification_open,
+        name="notification_open",
+    ),
+    path(
+        "notifications/settings/",
+        together.notification_settings,
+        name="notification_settings",
+    ),
     path("contacts/<int:contact_id>/", desk.contact, name="contact"),
     path(
         "contacts/<int:contact_id>/identities/",

@@ -9,6 +9,17 @@
   let everConnected = false;
   let pingTimer = null;
   const timers = {};
+  let current = null;
+
+  // Other scripts (presence, the bell) speak over this one socket: they send with
+  // helpdesk.liveSend and hear every frame as a "helpdesk:live" event on the document.
+  function send(message) {
+    if (current && current.readyState === WebSocket.OPEN) {
+      current.send(JSON.stringify(message));
+      return true;
+    }
+    return false;
+  }
 
   function setState(state, label) {
     if (!indicator) return;
@@ -58,8 +69,10 @@
       retry();
       return;
     }
+    current = socket;
     socket.addEventListener("open", function () {
       delay = 1000;
+      document.dispatchEvent(new CustomEvent("helpdesk:live-open"));
       setState("live", "Live");
       if (everConnected) refresh(null); // we may have missed events while away
       everConnected = true;
@@ -72,6 +85,9 @@
       let data;
       try { data = JSON.parse(event.data); } catch (err) { return; }
       if (data && data.type === "ticket.changed") refresh(data.number);
+      if (data && typeof data.type === "string") {
+        document.dispatchEvent(new CustomEvent("helpdesk:live", { detail: data }));
+      }
     });
     socket.addEventListener("close", function (event) {
       clearInterval(pingTimer);
@@ -89,5 +105,6 @@
 
   window.helpdesk = window.helpdesk || {};
   window.helpdesk.liveRefresh = refresh;
+  window.helpdesk.liveSend = send;
   connect();
 })();

@@ -118,4 +118,20 @@
   // The server names these in HX-Trigger only when the message was stored.
   document.body.addEventListener("reply-sent", function () { reset("reply-form"); });
   document.body.addEventListener("note-sent", function () { reset("note-form"); });
+
+  // 409 from the reply view: news arrived since the page was drawn. The body is the warning
+  // (an out-of-band fragment inside the reply form); show it, keep the typed reply.
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr.status === 409) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+  document.body.addEventListener("htmx:afterSettle", function () {
+    const warning = document.querySelector("[data-stale-warning]");
+    if (warning && !warning.dataset.seen) {
+      warning.dataset.seen = "1";
+      warning.querySelector("[data-send-anyway]")?.focus();
+    }
+  });
 })();

@@ -100,6 +100,10 @@ def make_rows(n: int) -> Ticket:
         "events": [{"at": "2026-03-02T16:30:00+01:00", "kind": "customer_message", "text": "Hi"}],
     }
     services.ticket_import(record=parse_record(imported))  # its TicketImport
+    watcher = make_agent(f"watcher{n}", groups=[group])
+    services.ticket_follow(ticket=ticket, user=watcher)
+    services.notification_settings_update(user=watcher, choices={"mention": (True, False)})
+    services.notify_sla_warning(ticket, target="first response")  # a Notification
     for status, reason in (("failed", "could not parse"), ("processed", "new ticket")):
         InboundMessage.objects.create(
             account=account,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import calendars, sla, views
+from . import calendars, sla, together, views
 
 app_name = "api"
 
@@ -19,6 +19,7 @@ router.register("macros", views.MacroViewSet, basename="macro")
 router.register("calendars", calendars.CalendarViewSet, basename="calendar")
 router.register("views", views.SavedViewViewSet, basename="saved-view")
 router.register("sla-policies", sla.SlaPolicyViewSet, basename="sla-policy")
+router.register("notifications", together.NotificationViewSet, basename="notification")
 
 urlpatterns = [
     path("me/", views.MeView.as_view(), name="me"),

@@ -41,6 +41,13 @@ from .messages import (
     ticket_note,
     ticket_reply,
 )
+from .notifications import (
+    notification_mark_read,
+    notification_settings_update,
+    notify_sla_warning,
+    ticket_follow,
+    ticket_unfollow,
+)
 from .split import ticket_split
 
 __all__ = [
@@ -64,6 +71,11 @@ __all__ = [
     "macro_apply",
     "message_ingest",
     "message_link_inline_images",
+    "notification_mark_read",
+    "notification_settings_update",
+    "notify_sla_warning",
+    "ticket_follow",
+    "ticket_unfollow",
     "ticket_assign",
     "ticket_auto_message",
     "ticket_create",

@@ -71,6 +71,7 @@ def event_record_once(
     if row.dedupe_key is None:
         row.save(force_insert=True)
         _announce_committed(row)
+        _schedule_notifications(row)
         return row, True
     existing = TicketEvent.objects.filter(dedupe_key=row.dedupe_key).first()
     if existing is not None:
@@ -81,6 +82,7 @@ def event_record_once(
     except IntegrityError:
         return TicketEvent.objects.get(dedupe_key=row.dedupe_key), False
     _announce_committed(row)
+    _schedule_notifications(row)
     return row, True
 
 
@@ -95,6 +97,15 @@ def _announce_committed(row: TicketEvent) -> None:
             sender=TicketEvent, event_id=event_id, ticket_id=ticket_id, kind=kind
         )
     )
+
+
+def _schedule_notifications(row: TicketEvent) -> None:
+    """Kinds some rule listens to are handed to the notification rules once committed."""
+    from .notifications import NOTIFYING_EVENTS, notify_after_commit
+
+    if row.kind in NOTIFYING_EVENTS:
+        event_id = row.pk
+        transaction.on_commit(lambda: notify_after_commit(event_id))
 
 
 def event_record(

@@ -3,6 +3,7 @@ desk's automatic messages, inline images."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -352,6 +353,21 @@ def ticket_reply(
     return message
 
 
+MENTION = re.compile(r"(?<![\w@.])@([\w.+-]+)")
+
+
+def note_mentions(*, ticket: Ticket, text: str) -> list[int]:
+    """The ids of the agents `@named` in `text` who may see the ticket, in order of mention."""
+    from .notifications import ticket_audience
+
+    names = [m.group(1).rstrip(".-") for m in MENTION.finditer(text)]
+    names = [n for n in dict.fromkeys(names) if n][:20]
+    if not names:
+        return []
+    found = dict(ticket_audience(ticket).filter(username__in=names).values_list("username", "pk"))
+    return [found[n] for n in names if n in found]
+
+
 def _keyed_message(dedupe_key: str | None) -> Message | None:
     """The message an already-done keyed action wrote (call with the ticket locked)."""
     if not dedupe_key:
@@ -372,7 +388,9 @@ def ticket_note(
     occurred_at: datetime | None = None,
     dedupe_key: str | None = None,
 ) -> Message:
-    """An internal note (by an agent, or by automation with `author=None`)."""
+    """An internal note (by an agent, or by automation with `author=None`). `@username` of an
+    agent who can see the ticket is a mention (stored on the message, notified after commit);
+    any other `@word` stays plain text."""
     if not text.strip():
         raise ServiceError("A note needs some text.")
     ticket = _lock(ticket)
@@ -380,6 +398,7 @@ def ticket_note(
     if done is not None:
         return done
     now = occurred_at or timezone.now()
+    mentioned = note_mentions(ticket=ticket, text=text)
     message = Message.objects.create(
         ticket=ticket,
         kind=Message.Kind.NOTE,
@@ -387,6 +406,7 @@ def ticket_note(
         author_user=author,
         text=text,
         created_at=now,
+        metadata={"mentions": mentioned} if mentioned else {},
     )
     ticket.updated_at = max(now, ticket.updated_at)
     ticket.message_count = F("message_count") + 1

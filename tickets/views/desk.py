@@ -172,9 +172,10 @@ def ticket_context(request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
     ticket = selectors.ticket_for_page(ticket)
     channels = selectors.reply_options(ticket)
     activity = selectors.ticket_activity(ticket)
+    thread = selectors.ticket_thread(ticket)
     return {
         "ticket": ticket,
-        "thread": selectors.ticket_thread(ticket),
+        "thread": thread,
         "activity": activity,
         "links": selectors.ticket_links(ticket, activity),
         "other_tickets": selectors.contact_other_tickets(request.user, ticket),
@@ -188,6 +189,8 @@ def ticket_context(request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
         "reply_form": forms.ReplyForm(channels=[(o.value, o.full_label) for o in channels]),
         "note_form": forms.NoteForm(),
         "sla": sla_services.ticket_sla_panel(ticket),
+        "seen_message": selectors.thread_last_message_id(thread),
+        "following": selectors.is_following(request.user, ticket),
     }
 
 
@@ -226,9 +229,14 @@ def ticket_live(request: HttpRequest, number: int) -> HttpResponse:
     return _vary(render(request, "tickets/_ticket_update.html", ticket_context(request, found)))
 
 
-def after_change(request: HttpRequest, ticket: Ticket, *, event: str = "") -> HttpResponse:
+def after_change(
+    request: HttpRequest, ticket: Ticket, *, event: str = "", fresh_composer: bool = False
+) -> HttpResponse:
+    """`fresh_composer`: the agent's own send went through, so the reply form's picture of
+    the ticket (its newest seen message) is renewed along with the page."""
     if wants_partial(request):
-        response = render(request, "tickets/_ticket_update.html", ticket_context(request, ticket))
+        context = {**ticket_context(request, ticket), "fresh_composer": fresh_composer}
+        response = render(request, "tickets/_ticket_update.html", context)
         if event:
             response["HX-Trigger"] = event
         return response
@@ -305,6 +313,11 @@ def ticket_reply(request: HttpRequest, number: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, form_errors(form))
         return after_change(request, found)
+    seen = form.cleaned_data["seen_message"]
+    if seen is not None:
+        news = selectors.ticket_news_since(found, seen_message_id=seen, viewer=request.user)
+        if news:
+            return _stale_reply(request, found, news, form.cleaned_data["text"])
     try:
         services.ticket_reply(
             ticket=found,
@@ -317,7 +330,22 @@ def ticket_reply(request: HttpRequest, number: int) -> HttpResponse:
     except ServiceError as exc:
         messages.error(request, str(exc))
         return after_change(request, found)
-    return after_change(request, found, event="reply-sent")
+    return after_change(request, found, event="reply-sent", fresh_composer=True)
+
+
+def _stale_reply(
+    request: HttpRequest, ticket: Ticket, news: list[selectors.ThreadItem], text: str
+) -> HttpResponse:
+    """Refuse a reply written against an old picture of the ticket (409): show what arrived
+    since, and take the news as seen, so sending again ("Send anyway") goes through. htmx
+    gets the warning alone (the typed text stays in the form); a plain form post gets the
+    page back with the text kept."""
+    stale = {"stale_news": news, "seen_message": max(item.message.pk for item in news)}
+    if wants_partial(request):
+        context = {"ticket": ticket, **stale, "oob": True}
+        return render(request, "tickets/_reply_stale.html", context, status=409)
+    context = {**ticket_context(request, ticket), **stale, "reply_text": text}
+    return render(request, "tickets/ticket.html", context, status=409)
 
 
 @agent_required
