@@ -103,6 +103,8 @@ def _schedule_notifications(row: TicketEvent) -> None:
     """Kinds some rule listens to are handed to the notification rules once committed."""
     from .notifications import NOTIFYING_EVENTS, notify_after_commit
 
+    if row.actor_kind == ActorKind.IMPORT:
+        return  # imported history is the past: nobody is told about it now
     if row.kind in NOTIFYING_EVENTS:
         event_id = row.pk
         transaction.on_commit(lambda: notify_after_commit(event_id))
