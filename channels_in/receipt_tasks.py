@@ -7,7 +7,7 @@ from typing import Any
 from celery import shared_task
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from helpdesk.queues import Queue
+from tickets.queues import Queue
 
 
 @shared_task(

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 from kombu.exceptions import ChannelError
 
-from helpdesk.queues import Queue
+from tickets.queues import Queue
 
 from . import recovery, services
 from .errors import DeliveryError

@@ -1,4 +1,4 @@
-"""The Celery app. Tasks are routed to named queues (see `helpdesk.queues.Queue`); the broker
+"""The Celery app. Tasks are routed to named queues (see `tickets.queues.Queue`); the broker
 transport gives each queue its own visibility timeout (see `helpdesk.broker`)."""
 
 from __future__ import annotations

@@ -217,7 +217,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "queue_visibility_timeouts": HELPDESK_QUEUE_VISIBILITY_TIMEOUTS,
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = ("helpdesk.queues.route_task",)
+CELERY_TASK_ROUTES = ("tickets.queues.route_task",)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -100,7 +100,7 @@ def live_worker(transactional_db: Any) -> Iterator[Any]:
     from celery.contrib.testing.worker import start_worker
 
     from helpdesk.celery import app
-    from helpdesk.queues import ALL_QUEUES
+    from tickets.queues import ALL_QUEUES
 
     with start_worker(
         app,

@@ -8,7 +8,7 @@ from typing import Any
 from celery import shared_task
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from helpdesk.queues import Queue
+from tickets.queues import Queue
 
 from . import sla_services
 from .search import index

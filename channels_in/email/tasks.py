@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import shared_task
 
-from helpdesk.queues import Queue
+from tickets.queues import Queue
 
 from ..models import ChannelAccount, ChannelKind
 from ..tasks import TRANSIENT

@@ -23,11 +23,11 @@ from channels_in.models import InboundMessage, MailboxState
 from channels_in.services import inbound_process, inbound_store
 from channels_in.tasks import sweep_stuck
 from helpdesk.celery import app
-from helpdesk.queues import Queue
 from tests.channels_in.dovecot import Dovecot, run_dovecot
 from tests.channels_in.mailtools import email_account, make_mail, subprocess_env
 from tests.conftest import ROOT
 from tickets.models import Message, Ticket
+from tickets.queues import Queue
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

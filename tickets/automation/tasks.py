@@ -15,7 +15,7 @@ from django.core.mail import send_mail
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
-from helpdesk.queues import Queue
+from tickets.queues import Queue
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from helpdesk.celery import app
-from helpdesk.queues import Queue
+from tickets.queues import Queue
 
 
 @pytest.mark.parametrize(
