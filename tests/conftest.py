@@ -101,7 +101,11 @@ def live_worker(transactional_db: Any) -> Iterator[Any]:
 
     from helpdesk.celery import app
     from tickets.queues import ALL_QUEUES
+    from tickets.search import index
 
+    # An earlier test's "drain queued" flag may outlive the task it announced (a worker that
+    # stopped with it reserved): clear it so this worker's first change queues its own drain.
+    index._redis().delete(index._key(index.DRAIN_FLAG))
     with start_worker(
         app,
         pool="threads",
